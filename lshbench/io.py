@@ -1,0 +1,134 @@
+"""Embedding Parquet files: columns id (int64), label (int32), embedding (fixed-size list of float32).
+
+File-level metadata under the key ``lshbench`` (JSON) records where the vectors came from. Files are written to a
+temporary name beside the target and renamed when complete, so a killed job never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+METADATA_KEY = b"lshbench"
+
+
+@dataclass
+class Embeddings:
+    ids: np.ndarray  # int64 (N,)
+    labels: np.ndarray  # int32 (N,)
+    vectors: np.ndarray  # float32 (N, D)
+    metadata: dict
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+
+def schema(dim: int, metadata: dict) -> pa.Schema:
+    return pa.schema(
+        [("id", pa.int64()), ("label", pa.int32()), ("embedding", pa.list_(pa.float32(), dim))],
+        metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()},
+    )
+
+
+def _batch(ids: np.ndarray, labels: np.ndarray, vectors: np.ndarray, dim: int) -> pa.RecordBatch:
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    return pa.record_batch(
+        [
+            pa.array(np.asarray(ids, dtype=np.int64)),
+            pa.array(np.asarray(labels, dtype=np.int32)),
+            pa.FixedSizeListArray.from_arrays(flat, dim),
+        ],
+        names=["id", "label", "embedding"],
+    )
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces it only if the block finishes without an exception."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class EmbeddingWriter:
+    """Streams batches into a Parquet file in row groups of ``row_group_size``; use as a context manager."""
+
+    def __init__(self, path: str | os.PathLike, dim: int, metadata: dict, row_group_size: int = 16384):
+        self.path, self.dim, self.row_group_size = Path(path), dim, row_group_size
+        self.metadata = metadata
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._pending_rows = 0
+        self.rows = 0
+
+    def __enter__(self) -> "EmbeddingWriter":
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        self._writer = pq.ParquetWriter(tmp, schema(self.dim, self.metadata))
+        return self
+
+    def write(self, ids: np.ndarray, labels: np.ndarray, vectors: np.ndarray) -> None:
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vectors.shape}")
+        self._pending.append((ids, labels, vectors))
+        self._pending_rows += len(ids)
+        self.rows += len(ids)
+        if self._pending_rows >= self.row_group_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        ids, labels, vectors = (np.concatenate(parts) for parts in zip(*self._pending))
+        self._writer.write_batch(_batch(ids, labels, vectors, self.dim), row_group_size=len(ids))
+        self._pending, self._pending_rows = [], 0
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self._flush()
+        self._writer.close()
+        return self._atomic.__exit__(exc_type, exc, tb)
+
+
+def write_embeddings(path: str | os.PathLike, emb: Embeddings) -> None:
+    with EmbeddingWriter(path, emb.dim, emb.metadata) as writer:
+        writer.write(emb.ids, emb.labels, emb.vectors)
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    raw = pq.read_schema(path).metadata or {}
+    if METADATA_KEY not in raw:
+        raise ValueError(f"{path}: not an lshbench embedding file (no '{METADATA_KEY.decode()}' metadata)")
+    return json.loads(raw[METADATA_KEY])
+
+
+def read_embeddings(path: str | os.PathLike) -> Embeddings:
+    table = pq.read_table(path)
+    missing = {"id", "label", "embedding"} - set(table.column_names)
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected id, label, embedding")
+    column = table.column("embedding").combine_chunks()
+    dim = column.type.list_size
+    vectors = column.values.to_numpy(zero_copy_only=False).reshape(len(table), dim)
+    return Embeddings(
+        ids=table.column("id").to_numpy(),
+        labels=table.column("label").to_numpy(),
+        vectors=vectors,
+        metadata=read_metadata(path),
+    )

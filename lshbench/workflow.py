@@ -1,0 +1,36 @@
+"""Glue for the Snakemake ``script:`` entry points: logging to the rule's log, threads, readable failures."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Callable
+
+from .config import ConfigError
+from .datasets import DatasetUnavailable
+from .embed import WeightsUnavailable
+
+# Errors whose message tells the user what to do; they are shown without a traceback.
+USER_ERRORS = (DatasetUnavailable, WeightsUnavailable, ConfigError)
+
+
+def run(snakemake, main: Callable) -> None:
+    """Send stderr (tqdm, warnings, logging) to the rule's log, use the rule's threads, call ``main(snakemake)``.
+
+    A user error is printed to the console as well as to the log, so it is seen without opening the log."""
+    console = sys.stderr
+    log_file = open(snakemake.log[0], "w", buffering=1)
+    sys.stderr = log_file
+    logging.basicConfig(
+        stream=log_file, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
+    import torch
+
+    torch.set_num_threads(max(1, int(snakemake.threads)))
+    try:
+        main(snakemake)
+    except USER_ERRORS as error:
+        message = f"{type(error).__name__}: {error}"
+        print(message, file=log_file)
+        print(f"\nERROR in rule {snakemake.rule} (log: {snakemake.log[0]}):\n{message}\n", file=console)
+        sys.exit(1)

@@ -1,0 +1,60 @@
+import json
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from lshbench.config import ConfigError, check, pca_space_names
+from lshbench.embed import ARCHS, weights_kind
+
+
+validate(config, "../schemas/config.schema.yaml")
+try:
+    check(config)
+except ConfigError as error:
+    raise WorkflowError(f"Invalid config: {error}")
+
+DATASETS = {d["name"]: d for d in config["datasets"]}
+MODELS = {m["name"]: m for m in config["models"]}
+SPLITS = ["gallery", "query"]
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    model="|".join(MODELS),
+    split="|".join(SPLITS),
+    pca=r"[0-9]+|var[0-9.]+",
+    arch="|".join(ARCHS),
+    weights_name="[A-Z0-9_]+",
+
+
+def dataset_settings(wildcards):
+    """The dataset's config (with the global seed) as one JSON string: a plain, order-stable param."""
+    return json.dumps({**DATASETS[wildcards.dataset], "seed": config["seed"]}, sort_keys=True)
+
+
+def model_setting(key):
+    def get(wildcards):
+        return MODELS[wildcards.model][key]
+
+    return get
+
+
+def weights_input(wildcards):
+    """Named torchvision weights come from the fetch_weights rule, a file is used as it is, 'none' needs nothing."""
+    model = MODELS[wildcards.model]
+    kind = weights_kind(model["weights"])
+    if kind == "named":
+        return f"resources/weights/{model['arch']}.{model['weights']}.pth"
+    if kind == "file":
+        return model["weights"]
+    return []
+
+
+def embedding_targets():
+    spaces = [(m, name) for m in MODELS.values() for name in [m["name"], *pca_space_names(m)]]
+    return [
+        f"results/{dataset}/embeddings/{space}/{split}.parquet"
+        for dataset in DATASETS
+        for _, space in spaces
+        for split in SPLITS
+    ]

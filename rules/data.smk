@@ -1,0 +1,26 @@
+rule download:
+    output:
+        "resources/{dataset}/manifest.json",
+    params:
+        dataset=dataset_settings,
+    log:
+        "results/logs/download/{dataset}.log",
+    benchmark:
+        "results/benchmarks/download/{dataset}.tsv"
+    retries: 2
+    threads: 1
+    script:
+        "../workflow/scripts/download.py"
+
+
+rule fetch_weights:
+    output:
+        "resources/weights/{arch}.{weights_name}.pth",
+    log:
+        "results/logs/fetch_weights/{arch}.{weights_name}.log",
+    benchmark:
+        "results/benchmarks/fetch_weights/{arch}.{weights_name}.tsv"
+    retries: 2
+    threads: 1
+    script:
+        "../workflow/scripts/fetch_weights.py"

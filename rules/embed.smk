@@ -1,0 +1,46 @@
+rule embed:
+    input:
+        manifest="resources/{dataset}/manifest.json",
+        weights=weights_input,
+    output:
+        "results/{dataset}/embeddings/{model}/{split}.parquet",
+    params:
+        dataset=dataset_settings,
+        arch=model_setting("arch"),
+        weights=model_setting("weights"),
+        image_size=model_setting("image_size"),
+        seed=config["seed"],
+        batch_size=config["embedding"]["batch_size"],
+        num_workers=config["embedding"]["num_workers"],
+        device=config["device"],
+    log:
+        "results/logs/embed/{dataset}/{model}/{split}.log",
+    benchmark:
+        "results/benchmarks/embed/{dataset}/{model}/{split}.tsv"
+    threads: config["embedding"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=config["embedding"]["mem_mb"],
+        runtime=config["embedding"]["runtime"],
+    script:
+        "../workflow/scripts/embed.py"
+
+
+rule pca:
+    input:
+        gallery="results/{dataset}/embeddings/{model}/gallery.parquet",
+        query="results/{dataset}/embeddings/{model}/query.parquet",
+    output:
+        gallery="results/{dataset}/embeddings/{model}-pca{pca}/gallery.parquet",
+        query="results/{dataset}/embeddings/{model}-pca{pca}/query.parquet",
+        info="results/{dataset}/embeddings/{model}-pca{pca}/pca.json",
+    log:
+        "results/logs/pca/{dataset}/{model}-pca{pca}.log",
+    benchmark:
+        "results/benchmarks/pca/{dataset}/{model}-pca{pca}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../workflow/scripts/pca.py"

@@ -1,0 +1,30 @@
+"""Embed one split of one dataset with one model into results/{dataset}/embeddings/{model}/{split}.parquet."""
+
+import json
+import logging
+from pathlib import Path
+
+from lshbench import workflow
+from lshbench.datasets import open_split
+from lshbench.embed import build_model, embed_split, resolve_device
+
+
+def main(sm):
+    p = sm.params
+    dataset = json.loads(p.dataset)
+    split = open_split(dataset, Path(sm.input.manifest).parent, sm.wildcards.split, image_size=p.image_size)
+    model = build_model(p.arch, sm.input.weights or None, seed=p.seed)
+    result = embed_split(
+        split,
+        model,
+        sm.output[0],
+        image_size=p.image_size,
+        batch_size=p.batch_size,
+        device=resolve_device(p.device),
+        num_workers=min(p.num_workers, sm.threads),
+        metadata={"model": sm.wildcards.model, "arch": p.arch, "weights": p.weights, "seed": p.seed, "space": sm.wildcards.model},
+    )
+    logging.info("wrote %s (%d x %d) in %.1f s", sm.output[0], result["rows"], result["dim"], result["seconds"])
+
+
+workflow.run(snakemake, main)  # noqa: F821

@@ -1,0 +1,11 @@
+"""Fetch torchvision's pretrained weights into resources/weights/ (GPU nodes often have no internet)."""
+
+from lshbench import workflow
+from lshbench.embed import fetch_weights
+
+
+def main(sm):
+    fetch_weights(sm.wildcards.arch, sm.wildcards.weights_name, sm.output[0])
+
+
+workflow.run(snakemake, main)  # noqa: F821
