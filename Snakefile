@@ -12,6 +12,6 @@ include: "rules/embed.smk"
 
 
 rule all:
+    default_target: True
     input:
         embedding_targets(),
-    default_target: True

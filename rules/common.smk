@@ -1,4 +1,5 @@
 import json
+import os
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -6,12 +7,18 @@ from snakemake.utils import validate
 from lshbench.config import ConfigError, check, pca_space_names
 from lshbench.embed import ARCHS, weights_kind
 
-
 validate(config, "../schemas/config.schema.yaml")
 try:
     check(config)
 except ConfigError as error:
     raise WorkflowError(f"Invalid config: {error}")
+
+# Jobs import lshbench from this checkout, also inside `--sdm conda` environments that do not install it.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")])
+    )
+)
 
 DATASETS = {d["name"]: d for d in config["datasets"]}
 MODELS = {m["name"]: m for m in config["models"]}
@@ -29,7 +36,9 @@ wildcard_constraints:
 
 def dataset_settings(wildcards):
     """The dataset's config (with the global seed) as one JSON string: a plain, order-stable param."""
-    return json.dumps({**DATASETS[wildcards.dataset], "seed": config["seed"]}, sort_keys=True)
+    return json.dumps(
+        {**DATASETS[wildcards.dataset], "seed": config["seed"]}, sort_keys=True
+    )
 
 
 def model_setting(key):
@@ -51,7 +60,9 @@ def weights_input(wildcards):
 
 
 def embedding_targets():
-    spaces = [(m, name) for m in MODELS.values() for name in [m["name"], *pca_space_names(m)]]
+    spaces = [
+        (m, name) for m in MODELS.values() for name in [m["name"], *pca_space_names(m)]
+    ]
     return [
         f"results/{dataset}/embeddings/{space}/{split}.parquet"
         for dataset in DATASETS

@@ -1,14 +1,16 @@
 rule download:
     output:
         "resources/{dataset}/manifest.json",
-    params:
-        dataset=dataset_settings,
     log:
         "results/logs/download/{dataset}.log",
     benchmark:
         "results/benchmarks/download/{dataset}.tsv"
     retries: 2
+    conda:
+        "../envs/cpu.yaml"
     threads: 1
+    params:
+        dataset=dataset_settings,
     script:
         "../workflow/scripts/download.py"
 
@@ -21,6 +23,8 @@ rule fetch_weights:
     benchmark:
         "results/benchmarks/fetch_weights/{arch}.{weights_name}.tsv"
     retries: 2
+    conda:
+        "../envs/cpu.yaml"
     threads: 1
     script:
         "../workflow/scripts/fetch_weights.py"

@@ -4,6 +4,17 @@ rule embed:
         weights=weights_input,
     output:
         "results/{dataset}/embeddings/{model}/{split}.parquet",
+    log:
+        "results/logs/embed/{dataset}/{model}/{split}.log",
+    benchmark:
+        "results/benchmarks/embed/{dataset}/{model}/{split}.tsv"
+    conda:
+        "../envs/gpu.yaml"
+    threads: config["embedding"]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=config["embedding"]["mem_mb"],
+        runtime=config["embedding"]["runtime"],
     params:
         dataset=dataset_settings,
         arch=model_setting("arch"),
@@ -13,15 +24,6 @@ rule embed:
         batch_size=config["embedding"]["batch_size"],
         num_workers=config["embedding"]["num_workers"],
         device=config["device"],
-    log:
-        "results/logs/embed/{dataset}/{model}/{split}.log",
-    benchmark:
-        "results/benchmarks/embed/{dataset}/{model}/{split}.tsv"
-    threads: config["embedding"]["threads"]
-    resources:
-        gpu=1,
-        mem_mb=config["embedding"]["mem_mb"],
-        runtime=config["embedding"]["runtime"],
     script:
         "../workflow/scripts/embed.py"
 
@@ -38,6 +40,8 @@ rule pca:
         "results/logs/pca/{dataset}/{model}-pca{pca}.log",
     benchmark:
         "results/benchmarks/pca/{dataset}/{model}-pca{pca}.tsv"
+    conda:
+        "../envs/cpu.yaml"
     threads: 2
     resources:
         mem_mb=8000,

@@ -1,0 +1,65 @@
+"""Bad configs fail at parse time (a dry run), naming the field; the default config dry-runs offline."""
+
+import copy
+
+import pytest
+
+from conftest import snakemake
+
+GOOD = {
+    "datasets": [{"name": "digits", "source": "digits"}],
+    "models": [{"name": "m", "arch": "resnet18", "weights": "none", "image_size": 32}],
+}
+
+
+def with_change(change):
+    config = copy.deepcopy(GOOD)
+    change(config)
+    return config
+
+
+BAD = {
+    "unknown top-level key": (lambda c: c.update(sed=1), ["'sed' was unexpected"]),
+    "unknown dataset source": (lambda c: c["datasets"][0].update(source="cifar11"), ["'cifar11' is not one of"]),
+    "image size of wrong type": (lambda c: c["models"][0].update(image_size="big"), ["'big' is not of type 'integer'",
+                                                                                      "image_size"]),
+    "huggingface without hf_id": (lambda c: c["datasets"].append({"name": "inet", "source": "huggingface"}),
+                                  ["'hf_id' is a required property"]),
+    "duplicate dataset name": (lambda c: c["datasets"].append({"name": "digits", "source": "mnist5k"}),
+                               ["name 'digits' is used twice"]),
+    "weights file missing": (lambda c: c["models"][0].update(weights="no/such/file.pth"),
+                             ["models[0] ('m').weights", "no/such/file.pth"]),
+    "pca larger than the embedding": (lambda c: c["models"][0].update(pca={"dims": [600]}),
+                                      ["models[0] ('m').pca.dims", "600"]),
+    "negative query limit": (lambda c: c["datasets"][0].update(query_limit=-5), ["-5 is less than the minimum of 1",
+                                                                                 "query_limit"]),
+    "unknown device": (lambda c: c.update(device="gpu"), ["'gpu' does not match", "device"]),
+    "query fraction of one": (lambda c: c["datasets"][0].update(query_fraction=1.0), ["query_fraction"]),
+    "no datasets": (lambda c: c.update(datasets=[]), ["[] should be non-empty"]),
+    "unknown model key": (lambda c: c["models"][0].update(image_sizes=64), ["'image_sizes' was unexpected"]),
+}
+
+
+def test_good_config_dry_runs(tmp_path):
+    result = snakemake(tmp_path, GOOD, "-n")
+    assert "embed" in result.output
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_config_fails_before_any_job_naming_the_field(tmp_path, case):
+    change, expected = BAD[case]
+    result = snakemake(tmp_path, with_change(change), "-n", check=False)
+    assert result.returncode != 0
+    for text in expected:
+        assert text in result.output, f"{case}: {text!r} not in:\n{result.output[-3000:]}"
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_default_config_dry_runs_offline(tmp_path, repo):
+    result = snakemake(tmp_path, repo / "config.yaml", "-n")
+    counts = {line.split()[0]: int(line.split()[1]) for line in result.output.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["download"] == 3  # cifar10, cifar100, imagenet
+    assert counts["fetch_weights"] == 2  # resnet18, resnet50 IMAGENET1K_V1
+    assert counts["embed"] == 3 * 2 * 2  # datasets x models x splits
+    assert counts["pca"] == 3 * 2  # 248 dims and 95% variance on ResNet-18

@@ -1,0 +1,127 @@
+import json
+
+import numpy as np
+import pytest
+
+from builders import write_cifar10, write_cifar100, write_hf_parquet, write_hf_saved, write_imagefolder
+from lshbench.datasets import DatasetUnavailable, open_split, prepare
+
+
+def settings(**values):
+    base = {"seed": 0, "verify_checksums": True, "hf_config": None, "image_column": "image", "label_column": "label",
+            "gallery_split": "train", "query_split": "test", "query_path": None, "query_fraction": 0.2,
+            "gallery_limit": None, "query_limit": None}
+    return {**base, **values}
+
+
+def test_cifar10_archive_is_read_by_torchvision(tmp_path):
+    truth = write_cifar10(tmp_path)
+    cfg = settings(name="c10", source="cifar10", verify_checksums=False)
+    manifest = prepare(cfg, tmp_path)
+    assert manifest["splits"]["gallery"]["images"] == 30 and manifest["splits"]["query"]["images"] == 10
+    for split in ("gallery", "query"):
+        opened = open_split(cfg, tmp_path, split, image_size=32)
+        np.testing.assert_array_equal(opened.images, truth[split][0])
+        np.testing.assert_array_equal(opened.labels, truth[split][1])
+        np.testing.assert_array_equal(opened.ids, np.arange(len(truth[split][1])))
+    assert opened.class_names[3] == "class3"
+
+
+def test_cifar100_archive_uses_fine_labels(tmp_path):
+    truth = write_cifar100(tmp_path)
+    cfg = settings(name="c100", source="cifar100", verify_checksums=False)
+    prepare(cfg, tmp_path)
+    opened = open_split(cfg, tmp_path, "gallery", image_size=32)
+    np.testing.assert_array_equal(opened.labels, truth["gallery"][1])
+    np.testing.assert_array_equal(opened.images, truth["gallery"][0])
+
+
+def test_cifar_checksum_mismatch_offline_names_the_file(tmp_path):
+    write_cifar10(tmp_path)  # its MD5 differs from torchvision's table, so torchvision tries to download
+    cfg = settings(name="c10", source="cifar10", verify_checksums=True)
+    with pytest.raises(DatasetUnavailable) as error:
+        prepare(cfg, tmp_path)
+    message = str(error.value)
+    assert "cifar-10-python.tar.gz" in message and str(tmp_path) in message and "verify_checksums" in message
+
+
+def test_cifar_missing_archive(tmp_path):
+    cfg = settings(name="c10", source="cifar10", verify_checksums=False)
+    with pytest.raises(DatasetUnavailable, match="cifar-10-python.tar.gz"):
+        prepare(cfg, tmp_path / "nothing")
+
+
+def test_stratified_limit_keeps_class_balance(tmp_path):
+    write_cifar10(tmp_path, per_batch=20)
+    cfg = settings(name="c10", source="cifar10", verify_checksums=False, gallery_limit=50)
+    prepare(cfg, tmp_path)
+    opened = open_split(cfg, tmp_path, "gallery", image_size=32)
+    assert len(opened) == 50
+    assert np.bincount(opened.labels).tolist() == [5] * 10
+    assert (np.diff(opened.ids) > 0).all()
+    again = open_split(cfg, tmp_path, "gallery", image_size=32)
+    np.testing.assert_array_equal(opened.ids, again.ids)
+
+
+@pytest.mark.parametrize("source,total", [("mnist5k", 5000), ("digits", 1797)])
+def test_package_data_split_is_seeded_and_stratified(tmp_path, source, total):
+    cfg = settings(name=source, source=source, query_fraction=0.2)
+    gallery = open_split(cfg, tmp_path, "gallery", image_size=32)
+    query = open_split(cfg, tmp_path, "query", image_size=32)
+    assert len(gallery) + len(query) == total
+    assert not set(gallery.ids) & set(query.ids)
+    counts = np.bincount(query.labels)
+    assert counts.max() - counts.min() <= 2 + total // 1000  # stratified: classes equally represented
+    np.testing.assert_array_equal(open_split(cfg, tmp_path, "query", 32).ids, query.ids)
+    other = open_split({**cfg, "seed": 1}, tmp_path, "query", 32)
+    assert not np.array_equal(other.ids, query.ids)
+    assert gallery.images.dtype == np.uint8 and gallery.images.shape[-1] == 1
+
+
+def test_huggingface_parquet_directory(tmp_path):
+    folder = tmp_path / "hf"
+    write_hf_parquet(folder)
+    cfg = settings(name="hf", source="huggingface", hf_id=str(folder), image_column="img", label_column="fine")
+    manifest = prepare(cfg, tmp_path / "resources")
+    assert manifest["splits"] == {"gallery": {"images": 16, "classes": 3}, "query": {"images": 8, "classes": 3}}
+    query = open_split(cfg, tmp_path / "resources", "query", image_size=40)
+    assert query.class_names == ["a", "b", "c"]
+    assert query.items[0].shape == (40, 40, 3)
+    np.testing.assert_array_equal(query.labels, np.arange(8) % 3)
+
+
+def test_huggingface_save_to_disk_with_limit(tmp_path):
+    folder = tmp_path / "saved"
+    write_hf_saved(folder)
+    cfg = settings(name="hf", source="huggingface", hf_id=str(folder), query_split="validation", gallery_limit=6)
+    prepare(cfg, tmp_path / "res")
+    gallery = open_split(cfg, tmp_path / "res", "gallery", image_size=16)
+    assert len(gallery) == 6 and np.bincount(gallery.labels).tolist() == [2, 2, 2]
+
+
+def test_huggingface_wrong_column_is_named(tmp_path):
+    folder = tmp_path / "hf"
+    write_hf_parquet(folder)
+    cfg = settings(name="hf", source="huggingface", hf_id=str(folder), image_column="picture", label_column="fine")
+    with pytest.raises(DatasetUnavailable, match="no column 'picture'"):
+        prepare(cfg, tmp_path / "resources")
+
+
+def test_huggingface_unreachable_hub_id(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = settings(name="imagenet", source="huggingface", hf_id="nobody/does-not-exist-xyz")
+    with pytest.raises(DatasetUnavailable) as error:
+        prepare(cfg, tmp_path)
+    assert "nobody/does-not-exist-xyz" in str(error.value) and "local directory" in str(error.value)
+
+
+def test_imagefolder_split(tmp_path):
+    write_imagefolder(tmp_path / "images", per_class=5)
+    cfg = settings(name="own", source="imagefolder", path=str(tmp_path / "images"), query_fraction=0.4)
+    manifest = prepare(cfg, tmp_path / "res")
+    assert manifest["splits"]["gallery"]["images"] == 9 and manifest["splits"]["query"]["images"] == 6
+    query = open_split(cfg, tmp_path / "res", "query", image_size=24)
+    assert query.class_names == ["class_0", "class_1", "class_2"]
+    assert np.bincount(query.labels).tolist() == [2, 2, 2]
+    assert query.items[1].shape == (24, 24, 3)
+    assert json.loads((tmp_path / "res" / "manifest.json").read_text())["source"] == "imagefolder"

@@ -1,0 +1,133 @@
+"""The data and embedding stages end to end through the real Snakemake CLI, on small data written here."""
+
+import copy
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+import torchvision
+import yaml
+
+from builders import write_cifar10, write_cifar100, write_hf_parquet, write_imagefolder
+from conftest import snakemake
+from lshbench.io import read_embeddings, read_metadata
+
+EXPECTED_ROWS = {"c10": (30, 10), "c100": (40, 12), "hf": (16, 8), "own": (9, 6), "digits": (60, 20)}
+
+
+def planned_jobs(output: str) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs = []
+    for block in re.split(r"\n(?=\[[^\n]*\]\n(?:local)?rule )", output):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if rule:
+            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+            values = dict(kv.split("=", 1) for kv in wildcards.group(1).split(", ")) if wildcards else {}
+            jobs.append((rule.group(1), values))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wf")
+    write_cifar10(root / "resources" / "c10")
+    write_cifar100(root / "resources" / "c100")
+    write_hf_parquet(root / "hf-data")
+    write_imagefolder(root / "images")
+    torch.manual_seed(5)
+    torch.save(torchvision.models.resnet18().state_dict(), root / "r18.pth")
+    config = {
+        "seed": 0,
+        "embedding": {"batch_size": 16, "num_workers": 0, "threads": 1},
+        "datasets": [
+            {"name": "c10", "source": "cifar10", "verify_checksums": False},
+            {"name": "c100", "source": "cifar100", "verify_checksums": False},
+            {"name": "hf", "source": "huggingface", "hf_id": str(root / "hf-data"), "image_column": "img",
+             "label_column": "fine"},
+            {"name": "own", "source": "imagefolder", "path": str(root / "images"), "query_fraction": 0.4},
+            {"name": "digits", "source": "digits", "gallery_limit": 60, "query_limit": 20},
+        ],
+        "models": [
+            {"name": "rand", "arch": "resnet18", "weights": "none", "image_size": 32, "pca": {"dims": [8]}},
+            {"name": "local", "arch": "resnet18", "weights": str(root / "r18.pth"), "image_size": 32},
+        ],
+    }
+    snakemake(root, config)
+    return root, config
+
+
+def test_outputs_have_schema_rows_and_metadata(workdir):
+    root, _ = workdir
+    for dataset, rows in EXPECTED_ROWS.items():
+        for space, dim in (("rand", 512), ("local", 512), ("rand-pca8", 8)):
+            for split, n in zip(("gallery", "query"), rows):
+                path = root / "results" / dataset / "embeddings" / space / f"{split}.parquet"
+                schema = pq.read_schema(path)
+                assert schema.field("embedding").type == pa.list_(pa.float32(), dim)
+                assert schema.field("id").type == pa.int64() and schema.field("label").type == pa.int32()
+                emb = read_embeddings(path)
+                assert len(emb) == n and np.isfinite(emb.vectors).all()
+                meta = read_metadata(path)
+                assert (meta["dataset"], meta["split"], meta["space"]) == (dataset, split, space)
+        info = (root / "results" / dataset / "embeddings" / "rand-pca8" / "pca.json").read_text()
+        assert '"dims": 8' in info
+    meta = read_metadata(root / "results" / "c10" / "embeddings" / "local" / "gallery.parquet")
+    assert meta["weights"].endswith("r18.pth") and meta["image_size"] == 32 and meta["device"] == "cpu"
+    assert (root / "results" / "benchmarks" / "embed" / "c10" / "rand" / "query.tsv").is_file()
+    assert "img/s" in (root / "results" / "logs" / "embed" / "c10" / "rand" / "query.log").read_text()
+
+
+def test_cifar_labels_survive_the_workflow(workdir):
+    root, _ = workdir
+    truth = write_cifar10(root / "truth")
+    emb = read_embeddings(root / "results" / "c10" / "embeddings" / "rand" / "query.parquet")
+    np.testing.assert_array_equal(emb.labels, truth["query"][1])
+    np.testing.assert_array_equal(emb.ids, np.arange(10))
+
+
+def test_local_weights_differ_from_random(workdir):
+    root, _ = workdir
+    a = read_embeddings(root / "results" / "c10" / "embeddings" / "rand" / "query.parquet").vectors
+    b = read_embeddings(root / "results" / "c10" / "embeddings" / "local" / "query.parquet").vectors
+    assert not np.allclose(a, b)
+
+
+def test_second_run_has_nothing_to_do(workdir):
+    root, _ = workdir
+    result = snakemake(root, root / "test-config.yaml", "-n")
+    assert "Nothing to be done" in result.output, result.output[-2000:]
+
+
+def test_changing_one_models_image_size_reruns_only_its_jobs(workdir):
+    root, config = workdir
+    changed = copy.deepcopy(config)
+    changed["models"][1]["image_size"] = 40
+    path = root / "changed-config.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    jobs = [job for job in planned_jobs(snakemake(root, path, "-n").output) if job[0] != "all"]
+    assert sorted((rule, w["model"]) for rule, w in jobs) == [("embed", "local")] * 10
+    assert {(w["dataset"], w["split"]) for _, w in jobs} == {(d, s) for d in EXPECTED_ROWS for s in ("gallery", "query")}
+    changed["models"][0]["image_size"] = 40
+    path.write_text(yaml.safe_dump(changed))
+    jobs = [job for job in planned_jobs(snakemake(root, path, "-n").output) if job[0] != "all"]
+    assert sorted({rule for rule, _ in jobs}) == ["embed", "pca"] and len(jobs) == 20 + 5
+
+
+def test_offline_missing_dataset_gives_one_clear_error(tmp_path):
+    config = {"datasets": [{"name": "cifar10", "source": "cifar10"}],
+              "models": [{"name": "m", "arch": "resnet18", "weights": "none", "image_size": 32}]}
+    result = snakemake(tmp_path, config, check=False)
+    assert result.returncode != 0
+    assert "place cifar-10-python.tar.gz (md5 c58f30108f718f92721af3b95e74349a) in resources/cifar10/" in result.output
+
+
+def test_offline_missing_weights_names_the_file(tmp_path):
+    config = {"datasets": [{"name": "digits", "source": "digits"}],
+              "models": [{"name": "m", "arch": "resnet18", "weights": "IMAGENET1K_V1", "image_size": 32}]}
+    result = snakemake(tmp_path, config, check=False)
+    assert result.returncode != 0
+    assert "place resnet18-f37072fd.pth at" in result.output
+    assert not (tmp_path / "results" / "digits" / "embeddings" / "m").exists()
