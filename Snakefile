@@ -9,9 +9,12 @@ configfile: "config.yaml"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/embed.smk"
+include: "rules/index.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:
     default_target: True
     input:
         embedding_targets(),
+        "results/metrics.csv",

@@ -55,3 +55,91 @@ def check(config: dict) -> None:
         for d in dims:
             if d > full:
                 raise ConfigError(f"{where}.pca.dims: {d} exceeds the {model['arch']} embedding size {full}")
+    check_methods(config)
+
+
+def format_params(params: dict) -> str:
+    """{'H': 8, 'L': 6, 'center': False} -> 'H=8,L=6,center=false': the folder name of one configuration."""
+    def text(value):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    return ",".join(f"{key}={text(value)}" for key, value in params.items()) or "all"
+
+
+def parse_params(text: str) -> dict:
+    """The inverse of format_params (integers, floats and booleans come back typed)."""
+    if text == "all":
+        return {}
+    out = {}
+    for pair in text.split(","):
+        key, _, value = pair.partition("=")
+        if value in ("true", "false"):
+            out[key] = value == "true"
+        else:
+            try:
+                out[key] = int(value)
+            except ValueError:
+                try:
+                    out[key] = float(value)
+                except ValueError:
+                    out[key] = value
+    return out
+
+
+def spaces(config: dict) -> list[str]:
+    """Every embedding space the config produces: model names and their PCA variants."""
+    return [name for model in config["models"] for name in [model["name"], *pca_space_names(model)]]
+
+
+def neural_training_params(config: dict) -> str:
+    neural = config["methods"]["neural"]
+    return format_params({"H": neural["H"], "networks": neural["networks"]})
+
+
+def plan(config: dict) -> list[tuple[str, str, str, str]]:
+    """Every (dataset, space, method, params) configuration to build and evaluate, in a stable order."""
+    methods = config["methods"]
+    rows = []
+    for dataset in config["datasets"]:
+        grids = dataset.get("grids") or {}
+        used = []
+        if "kmeans" in grids:
+            for space in methods["kmeans"]["spaces"]:
+                for K in grids["kmeans"]["K"]:
+                    for probes in methods["kmeans"]["probes"]:
+                        rows.append((dataset["name"], space, "kmeans", format_params({"K": K, "probes": probes})))
+            used.append(methods["kmeans"]["spaces"])
+        if "hyperplane" in grids:
+            for space in methods["hyperplane"]["spaces"]:
+                for L in grids["hyperplane"]["L"]:
+                    for H in grids["hyperplane"]["H"]:
+                        for center in methods["hyperplane"]["center"]:
+                            params = format_params({"H": H, "L": L, "center": center})
+                            rows.append((dataset["name"], space, "hyperplane", params))
+            used.append(methods["hyperplane"]["spaces"])
+        if "neural" in grids:
+            neural = methods["neural"]
+            for space in neural["spaces"]:
+                for J in grids["neural"]["J"]:
+                    params = format_params({"H": neural["H"], "J": J, "L": neural["L"], "networks": neural["networks"]})
+                    rows.append((dataset["name"], space, "neural", params))
+            used.append(neural["spaces"])
+        if methods["exact"]["enabled"]:
+            for space in dict.fromkeys(s for group in used for s in group):
+                rows.append((dataset["name"], space, "exact", "all"))
+    return rows
+
+
+def check_methods(config: dict) -> None:
+    known = spaces(config)
+    for method, settings in config["methods"].items():
+        for space in settings.get("spaces", []):
+            if space not in known:
+                raise ConfigError(f"methods.{method}.spaces: '{space}' is not an embedding space of this config; "
+                                  f"known spaces: {known} (models[].name and their pca variants)")
+    neural = config["methods"]["neural"]
+    for i, dataset in enumerate(config["datasets"]):
+        for J in ((dataset.get("grids") or {}).get("neural") or {}).get("J", []):
+            if J > neural["H"]:
+                raise ConfigError(f"datasets[{i}] ('{dataset['name']}').grids.neural.J: {J} exceeds methods.neural.H "
+                                  f"= {neural['H']} (J bits are drawn from the H outputs)")

@@ -132,3 +132,25 @@ def read_embeddings(path: str | os.PathLike) -> Embeddings:
         vectors=vectors,
         metadata=read_metadata(path),
     )
+
+
+def write_neighbours(path: str | os.PathLike, query_ids: np.ndarray, neighbours: np.ndarray, scores: np.ndarray) -> None:
+    """Exact top-k per query: neighbours are gallery positions (rows of the gallery file), scores cosine similarities."""
+    k = neighbours.shape[1]
+    table = pa.table({
+        "query_id": pa.array(np.asarray(query_ids, dtype=np.int64)),
+        "neighbours": pa.FixedSizeListArray.from_arrays(pa.array(neighbours.astype(np.int64).reshape(-1)), k),
+        "similarities": pa.FixedSizeListArray.from_arrays(pa.array(scores.astype(np.float32).reshape(-1)), k),
+    })
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_neighbours(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query ids, neighbours (Q, k), similarities (Q, k)) as written by write_neighbours."""
+    table = pq.read_table(path)
+    out = [table.column("query_id").to_numpy()]
+    for name in ("neighbours", "similarities"):
+        column = table.column(name).combine_chunks()
+        out.append(column.values.to_numpy(zero_copy_only=False).reshape(len(table), column.type.list_size))
+    return tuple(out)

@@ -9,9 +9,10 @@ from typing import Callable
 from .config import ConfigError
 from .datasets import DatasetUnavailable
 from .embed import WeightsUnavailable
+from .methods.base import ParameterError
 
 # Errors whose message tells the user what to do; they are shown without a traceback.
-USER_ERRORS = (DatasetUnavailable, WeightsUnavailable, ConfigError)
+USER_ERRORS = (DatasetUnavailable, WeightsUnavailable, ConfigError, ParameterError)
 
 
 def run(snakemake, main: Callable) -> None:

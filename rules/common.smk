@@ -4,7 +4,7 @@ import os
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from lshbench.config import ConfigError, check, pca_space_names
+from lshbench.config import ConfigError, check, neural_training_params, pca_space_names, plan
 from lshbench.embed import ARCHS, weights_kind
 
 validate(config, "../schemas/config.schema.yaml")
@@ -32,6 +32,8 @@ wildcard_constraints:
     pca=r"[0-9]+|var[0-9.]+",
     arch="|".join(ARCHS),
     weights_name="[A-Z0-9_]+",
+    space="[a-z][a-z0-9_]*(-pca(var)?[0-9.]+)?",
+    params="[A-Za-z0-9_=.,]+",
 
 
 def dataset_settings(wildcards):
@@ -69,3 +71,23 @@ def embedding_targets():
         for _, space in spaces
         for split in SPLITS
     ]
+
+
+PLAN = plan(config)
+NEURAL_TRAINING = neural_training_params(config)
+
+
+def kmeans_algorithm(wildcards):
+    grid = DATASETS[wildcards.dataset]["grids"].get("kmeans", {})
+    return grid.get("algorithm", config["methods"]["kmeans"]["algorithm"])
+
+
+def metrics_targets():
+    return [
+        f"results/{dataset}/metrics/{space}/{method}/{params}/metrics.csv"
+        for dataset, space, method, params in PLAN
+    ]
+
+
+def neural_training_input(wildcards):
+    return f"results/{wildcards.dataset}/train/{wildcards.space}/neural/{NEURAL_TRAINING}/networks.npz"

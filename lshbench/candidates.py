@@ -1,0 +1,65 @@
+"""Candidate lists in CSR form: query i's candidates are ids[offsets[i]:offsets[i+1]], gallery positions, ascending.
+
+``Candidates.all`` stands for every gallery item (exact search) without materialising Q x N ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Candidates:
+    offsets: torch.Tensor | None  # int64 (Q + 1,)
+    ids: torch.Tensor | None  # int64 (nnz,), ascending within each query
+    n_queries: int
+    n_gallery: int
+
+    @classmethod
+    def all(cls, n_queries: int, n_gallery: int) -> "Candidates":
+        return cls(None, None, n_queries, n_gallery)
+
+    @property
+    def is_all(self) -> bool:
+        return self.ids is None
+
+    def counts(self) -> torch.Tensor:
+        if self.is_all:
+            return torch.full((self.n_queries,), self.n_gallery, dtype=torch.int64)
+        return self.offsets[1:] - self.offsets[:-1]
+
+    def row(self, i: int) -> torch.Tensor:
+        if self.is_all:
+            return torch.arange(self.n_gallery)
+        return self.ids[self.offsets[i] : self.offsets[i + 1]]
+
+    def slice(self, start: int, stop: int) -> "Candidates":
+        """Queries start..stop-1 (offsets rebased to 0)."""
+        if self.is_all:
+            return Candidates.all(stop - start, self.n_gallery)
+        offsets = self.offsets[start : stop + 1]
+        return Candidates(offsets - offsets[0], self.ids[offsets[0] : offsets[-1]], stop - start, self.n_gallery)
+
+
+def from_pairs(rows: torch.Tensor, ids: torch.Tensor, n_queries: int, n_gallery: int) -> Candidates:
+    """CSR from (query row, gallery id) pairs: duplicates removed, ids ascending within each row."""
+    keys = torch.unique(rows.to(torch.int64) * n_gallery + ids.to(torch.int64))  # sorted
+    rows, ids = keys // n_gallery, keys % n_gallery
+    counts = torch.bincount(rows, minlength=n_queries)
+    offsets = torch.zeros(n_queries + 1, dtype=torch.int64, device=ids.device)
+    offsets[1:] = torch.cumsum(counts, 0)
+    return Candidates(offsets, ids, n_queries, n_gallery)
+
+
+def gather_ranges(starts: torch.Tensor, lengths: torch.Tensor, members: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For ranges members[starts[j] : starts[j] + lengths[j]], return (j for each element, the elements)."""
+    lengths = lengths.to(torch.int64)
+    total = int(lengths.sum())
+    owner = torch.repeat_interleave(torch.arange(len(starts), device=starts.device), lengths)
+    if total == 0:
+        return owner, members[:0]
+    first = torch.cumsum(lengths, 0) - lengths
+    position = torch.arange(total, device=starts.device) - first[owner] + starts[owner]
+    return owner, members[position]

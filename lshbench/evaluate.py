@@ -1,0 +1,205 @@
+"""One evaluation engine for every method: candidates -> cosine re-ranking -> per-query metrics.
+
+Ranking: cosine similarity descending, ties broken by gallery position ascending. With rel_i = 1 when the i-th ranked
+candidate has the query's label:
+
+* precision@k = sum_{i<=k} rel_i / k (a list shorter than k counts the missing slots as misses);
+* average precision = sum_i rel_i * P@i / (relevant retrieved), 0 when none is retrieved (the report's and
+  DeepHash's convention); ``average_precision_all`` divides the same sum by all gallery items of the query's label;
+* recall@k = |top k ∩ exact top k| / k, an item counting as in the exact top k when its similarity reaches the exact
+  k-th similarity (less 1e-5 for rounding, so ties count, as ann-benchmarks does).
+
+Queries are processed in blocks as tensors on the device; no block holds more than ``memory_mb`` of scores, so the full
+query x gallery matrix never exists (ImageNet: 50k x 1.28M).
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .candidates import Candidates
+
+KS = (10, 50)
+RECALL_TOLERANCE = 1e-5
+BYTES_PER_RANKED_ELEMENT = 48  # scores, sort values and indices, ids, relevance, cumulative counts
+
+
+def exact_top_k(gallery: torch.Tensor, queries: torch.Tensor, k: int = 50, memory_mb: int = 1024
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine top k of every query over the whole gallery: (ids (Q, k), similarities (Q, k)), in blocks."""
+    g, q = F.normalize(gallery.float(), dim=1), F.normalize(queries.float(), dim=1)
+    k = min(k, len(g))
+    step = max(1, (memory_mb << 20) // (8 * len(g)))
+    ids, scores = [], []
+    for start in range(0, len(q), step):
+        s, i = torch.topk(q[start : start + step] @ g.T, k, dim=1)
+        ids.append(i)
+        scores.append(s)
+    return torch.cat(ids), torch.cat(scores)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class Evaluator:
+    def __init__(self, gallery: torch.Tensor, gallery_labels: torch.Tensor, queries: torch.Tensor,
+                 query_labels: torch.Tensor, exact_scores: torch.Tensor | None = None, *,
+                 device: str | torch.device = "cpu", memory_mb: int = 1024):
+        self.device = torch.device(device)
+        self.gallery = gallery.to(self.device, torch.float32)
+        self.queries = queries.to(self.device, torch.float32)
+        self.gallery_unit = F.normalize(self.gallery, dim=1)
+        self.query_unit = F.normalize(self.queries, dim=1)
+        self.query_labels = query_labels.to(self.device, torch.int64)
+        labels = gallery_labels.to(self.device, torch.int64)
+        self.labels_padded = torch.cat([labels, labels.new_tensor([-1])])  # position N = padding, never relevant
+        classes = int(max(labels.max(), self.query_labels.max())) + 1
+        self.class_counts = torch.bincount(labels, minlength=classes)
+        self.exact_scores = None if exact_scores is None else exact_scores.to(self.device, torch.float32)
+        self.memory_mb = memory_mb
+        self.n_gallery = len(self.gallery)
+
+    # ---------------------------------------------------------------------------------------------------------------
+    def rank(self, candidates: Candidates, query_unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Candidates of a block sorted by similarity: (scores (B, W), ids (B, W)); padding is -inf / N."""
+        n = self.n_gallery
+        if candidates.is_all:
+            scores = query_unit @ self.gallery_unit.T
+            return torch.sort(scores, dim=1, descending=True, stable=True)
+        counts = candidates.counts()
+        width = max(1, int(counts.max())) if len(counts) else 1
+        ids = candidates.ids
+        rows = torch.repeat_interleave(torch.arange(len(counts), device=self.device), counts)
+        cols = torch.arange(len(ids), device=self.device) - candidates.offsets[rows]
+        present = torch.zeros(n, dtype=torch.bool, device=self.device)
+        present[ids] = True
+        used = torch.nonzero(present).squeeze(1)
+        if len(used) > n // 2:  # most of the gallery: one product with all of it
+            flat = (query_unit @ self.gallery_unit.T)[rows, ids]
+        else:  # only the gallery rows some query of the block needs
+            position = torch.cumsum(present, 0) - 1
+            flat = (query_unit @ self.gallery_unit[used].T)[rows, position[ids]]
+        scores = torch.full((len(counts), width), float("-inf"), device=self.device)
+        scores[rows, cols] = flat
+        padded_ids = torch.full((len(counts), width), n, dtype=torch.int64, device=self.device)
+        padded_ids[rows, cols] = ids  # ascending within a row, so a stable sort breaks ties by position
+        sorted_scores, order = torch.sort(scores, dim=1, descending=True, stable=True)
+        return sorted_scores, padded_ids.gather(1, order)
+
+    def metrics(self, scores: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor,
+                exact_scores: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Per-query metrics of ranked lists (scores/ids as returned by ``rank``)."""
+        relevant = self.labels_padded[ids] == labels.unsqueeze(1)
+        width = relevant.shape[1]
+        hits = torch.cumsum(relevant, 1, dtype=torch.float32)
+        ranks = torch.arange(1, width + 1, device=self.device, dtype=torch.float32)
+        ap_sum = torch.where(relevant, hits / ranks, 0).sum(1, dtype=torch.float64)
+        n_relevant = relevant.sum(1)
+        out = {
+            "average_precision": torch.where(n_relevant > 0, ap_sum / n_relevant.clamp_min(1), 0),
+            "average_precision_all": ap_sum / self.class_counts[labels].clamp_min(1),
+        }
+        for k in KS:
+            out[f"precision_at_{k}"] = relevant[:, :k].sum(1, dtype=torch.float64) / k
+        if exact_scores is not None:
+            for k in KS:
+                kth = exact_scores[:, min(k, exact_scores.shape[1]) - 1].unsqueeze(1) - RECALL_TOLERANCE
+                out[f"recall_at_{k}"] = (scores[:, :k] >= kth).sum(1, dtype=torch.float64) / k
+        return out
+
+    # ---------------------------------------------------------------------------------------------------------------
+    def evaluate(self, index, latency_queries: int = 200, progress: bool = False) -> tuple[dict, dict]:
+        """Run every query; returns (per-query arrays, summary of means and timings)."""
+        from tqdm import tqdm
+
+        n_queries = len(self.queries)
+        budget = (self.memory_mb << 20) // BYTES_PER_RANKED_ELEMENT
+        step = max(1, min(4096, budget // max(1, self.n_gallery)))
+        per_query: dict[str, list[torch.Tensor]] = {}
+        candidate_seconds = rank_seconds = 0.0
+        start_all = time.perf_counter()
+        for start in tqdm(range(0, n_queries, step), desc="evaluate", unit="block", disable=not progress):
+            stop = min(start + step, n_queries)
+            t0 = time.perf_counter()
+            candidates = index.candidates(self.queries[start:stop])
+            t1 = time.perf_counter()
+            for sub_start, sub_stop in self._sub_blocks(candidates, budget):
+                part = candidates.slice(sub_start, sub_stop)
+                t2 = time.perf_counter()
+                scores, ids = self.rank(part, self.query_unit[start + sub_start : start + sub_stop])
+                rank_seconds += time.perf_counter() - t2
+                exact = None if self.exact_scores is None else self.exact_scores[start + sub_start : start + sub_stop]
+                values = self.metrics(scores, ids, self.query_labels[start + sub_start : start + sub_stop], exact)
+                values["n_candidates"] = part.counts()
+                for name, value in values.items():
+                    per_query.setdefault(name, []).append(value.cpu())
+            candidate_seconds += t1 - t0
+        evaluate_seconds = time.perf_counter() - start_all
+        result = {name: torch.cat(values).numpy() for name, values in per_query.items()}
+        latencies = self.latency(index, latency_queries)
+        summary = {
+            "n_queries": n_queries,
+            "n_gallery": self.n_gallery,
+            "precision_at_10": float(result["precision_at_10"].mean()),
+            "precision_at_50": float(result["precision_at_50"].mean()),
+            "mAP": float(result["average_precision"].mean()),
+            "mAP_all": float(result["average_precision_all"].mean()),
+            "recall_at_10": float(result["recall_at_10"].mean()) if "recall_at_10" in result else float("nan"),
+            "recall_at_50": float(result["recall_at_50"].mean()) if "recall_at_50" in result else float("nan"),
+            "mean_candidates": float(result["n_candidates"].mean()),
+            "candidates_fraction": float(result["n_candidates"].mean()) / self.n_gallery,
+            "queries_without_candidates": int((result["n_candidates"] == 0).sum()),
+            "candidate_seconds": candidate_seconds,
+            "query_seconds": candidate_seconds + rank_seconds,
+            "evaluate_seconds": evaluate_seconds,
+            "latency_p50_ms": float(np.percentile(latencies, 50)) * 1e3,
+            "latency_p99_ms": float(np.percentile(latencies, 99)) * 1e3,
+            "latency_queries": len(latencies),
+            "peak_memory_mb": peak_memory_mb(self.device),
+            "device": str(self.device),
+        }
+        return result, summary
+
+    def _sub_blocks(self, candidates: Candidates, budget: int):
+        """Split a block's queries so that (queries x longest candidate list) stays within the budget."""
+        counts = candidates.counts().tolist()
+        start = 0
+        while start < candidates.n_queries:
+            stop = start + 1
+            widest = counts[start]
+            while stop < candidates.n_queries:
+                widest_next = max(widest, counts[stop])
+                if (stop + 1 - start) * max(widest_next, 1) > budget:
+                    break
+                widest, stop = widest_next, stop + 1
+            yield start, stop
+            start = stop
+
+    def latency(self, index, n: int) -> np.ndarray:
+        """Seconds for one query at a time: candidates, cosine re-ranking, top 10 (a Python loop on purpose)."""
+        picks = np.linspace(0, len(self.queries) - 1, num=min(n, len(self.queries))).round().astype(int)
+        seconds = []
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        for i in picks:
+            sync()
+            t = time.perf_counter()
+            candidates = index.candidates(self.queries[i : i + 1])
+            if candidates.is_all:
+                scores = self.gallery_unit @ self.query_unit[i]
+                torch.topk(scores, min(10, len(scores)))
+            else:
+                ids = candidates.row(0)
+                if len(ids):
+                    scores = self.gallery_unit[ids] @ self.query_unit[i]
+                    ids[torch.topk(scores, min(10, len(ids))).indices]
+            sync()
+            seconds.append(time.perf_counter() - t)
+        return np.asarray(seconds)

@@ -1,0 +1,69 @@
+"""The life cycle every method follows (as FAISS's train/add/search): fit on the gallery, then batched candidates.
+
+An index saves itself into a folder of inspectable files (``.npy`` arrays, ``index.json``) and loads back exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..candidates import Candidates
+
+
+class ParameterError(ValueError):
+    """A method parameter does not fit the data (K larger than the gallery, J larger than H, ...)."""
+
+
+class Index(ABC):
+    method: str = ""
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.n_gallery = 0
+
+    @abstractmethod
+    def fit(self, gallery: torch.Tensor, labels: torch.Tensor | None = None) -> "Index":
+        """Put the gallery (N, D) into buckets; labels are used only by weakly supervised methods."""
+
+    @abstractmethod
+    def candidates(self, queries: torch.Tensor) -> Candidates:
+        """Per query, the de-duplicated gallery positions of the buckets it lands in (CSR, ascending)."""
+
+    @abstractmethod
+    def params(self) -> dict:
+        """The parameters that define this index (written to index.json)."""
+
+    @abstractmethod
+    def arrays(self) -> dict[str, torch.Tensor]:
+        """The arrays that make up the fitted index, saved one .npy file each."""
+
+    @abstractmethod
+    def load_arrays(self, arrays: dict[str, torch.Tensor]) -> None:
+        """Restore the fitted state from ``arrays()``'s output."""
+
+    def info(self) -> dict:
+        """Extra facts about the fitted index for index.json (bucket counts, inertia, ...)."""
+        return {}
+
+    def save(self, folder: str | Path, extra: dict | None = None) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, array in self.arrays().items():
+            np.save(folder / f"{name}.npy", array.detach().cpu().numpy())
+        meta = {"method": self.method, "params": self.params(), "n_gallery": self.n_gallery, **self.info(),
+                **(extra or {})}
+        (folder / "index.json").write_text(json.dumps(meta, indent=2))
+
+    def _check_queries(self, queries: torch.Tensor) -> torch.Tensor:
+        if self.n_gallery == 0:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(gallery) first")
+        return queries.to(self.device, torch.float32)
+
+
+def load_arrays(folder: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    return {p.stem: torch.from_numpy(np.load(p)).to(device) for p in sorted(Path(folder).glob("*.npy"))}

@@ -1,0 +1,29 @@
+"""Exact search (not in the report): every gallery item is a candidate. The ceiling for precision and the reference
+for recall."""
+
+from __future__ import annotations
+
+import torch
+
+from ..candidates import Candidates
+from .base import Index
+
+
+class Exact(Index):
+    method = "exact"
+
+    def params(self) -> dict:
+        return {}
+
+    def fit(self, gallery: torch.Tensor, labels: torch.Tensor | None = None):
+        self.n_gallery = len(gallery)
+        return self
+
+    def candidates(self, queries: torch.Tensor) -> Candidates:
+        return Candidates.all(len(self._check_queries(queries)), self.n_gallery)
+
+    def arrays(self):
+        return {"n_gallery": torch.tensor([self.n_gallery])}
+
+    def load_arrays(self, arrays):
+        self.n_gallery = int(arrays["n_gallery"][0])

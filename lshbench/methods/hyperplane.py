@@ -1,0 +1,52 @@
+"""Method 2 of the report: random-hyperplane LSH (Charikar, 2002). H Gaussian hyperplanes per table, L tables; a
+code is the sign pattern of the dot products; a query's candidates are the union of its buckets over the tables."""
+
+from __future__ import annotations
+
+import torch
+
+from ..candidates import Candidates
+from .base import Index, ParameterError
+from .hashing import HashTables
+
+
+class HyperplaneLSH(Index):
+    method = "hyperplane"
+
+    def __init__(self, H: int, L: int, *, center: bool = False, seed: int = 0, device: str | torch.device = "cpu"):
+        super().__init__(device)
+        if H < 1 or L < 1:
+            raise ParameterError(f"hyperplane LSH needs H >= 1 and L >= 1 (H={H}, L={L})")
+        self.H, self.L, self.center, self.seed = H, L, center, seed
+
+    def params(self) -> dict:
+        return {"H": self.H, "L": self.L, "center": self.center, "seed": self.seed}
+
+    def codes(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """One (N, H) bool code per table: bit h is set when the vector lies on the positive side of hyperplane h."""
+        x = x.to(self.device, torch.float32) - self.mean
+        return [(x @ self.hyperplanes[t]) > 0 for t in range(self.L)]
+
+    def fit(self, gallery: torch.Tensor, labels: torch.Tensor | None = None):
+        x = gallery.to(self.device, torch.float32)
+        generator = torch.Generator().manual_seed(self.seed)
+        self.hyperplanes = torch.randn(self.L, x.shape[1], self.H, generator=generator).to(self.device)
+        # ResNet features are non-negative (post-ReLU): without centring, most codes share their bits (report: off)
+        self.mean = x.mean(0) if self.center else torch.zeros(x.shape[1], device=self.device)
+        self.n_gallery = len(x)
+        self.tables = HashTables.build(self.codes(x))
+        return self
+
+    def candidates(self, queries: torch.Tensor) -> Candidates:
+        return self.tables.lookup(self.codes(self._check_queries(queries)))
+
+    def arrays(self):
+        return {"hyperplanes": self.hyperplanes, "mean": self.mean, **self.tables.arrays()}
+
+    def load_arrays(self, arrays):
+        self.hyperplanes, self.mean = arrays["hyperplanes"].float(), arrays["mean"].float()
+        self.n_gallery = int(arrays["table00_members"].numel())
+        self.tables = HashTables.from_arrays(arrays, self.L, self.n_gallery)
+
+    def info(self):
+        return self.tables.stats()
