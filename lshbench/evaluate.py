@@ -121,7 +121,7 @@ class Evaluator:
         from tqdm import tqdm
 
         n_queries = len(self.queries)
-        budget = (self.memory_mb << 20) // BYTES_PER_RANKED_ELEMENT
+        budget = int(self.memory_mb * 2**20) // BYTES_PER_RANKED_ELEMENT
         step = max(1, min(4096, budget // max(1, self.n_gallery)))
         per_query: dict[str, list[torch.Tensor]] = {}
         candidate_seconds = rank_seconds = 0.0

@@ -4,7 +4,13 @@ import os
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from lshbench.config import ConfigError, check, neural_training_params, pca_space_names, plan
+from lshbench.config import (
+    ConfigError,
+    check,
+    neural_training_params,
+    pca_space_names,
+    plan,
+)
 from lshbench.embed import ARCHS, weights_kind
 
 validate(config, "../schemas/config.schema.yaml")
@@ -37,10 +43,10 @@ wildcard_constraints:
 
 
 def dataset_settings(wildcards):
-    """The dataset's config (with the global seed) as one JSON string: a plain, order-stable param."""
-    return json.dumps(
-        {**DATASETS[wildcards.dataset], "seed": config["seed"]}, sort_keys=True
-    )
+    """The dataset's data settings (with the global seed) as one JSON string: a plain, order-stable param.
+    Its method grids are left out: changing a grid must not re-download or re-embed."""
+    settings = {k: v for k, v in DATASETS[wildcards.dataset].items() if k != "grids"}
+    return json.dumps({**settings, "seed": config["seed"]}, sort_keys=True)
 
 
 def model_setting(key):

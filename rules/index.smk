@@ -31,10 +31,10 @@ rule build_index:
         "results/logs/build_index/{dataset}/{space}/{method}/{params}.log",
     benchmark:
         "results/benchmarks/build_index/{dataset}/{space}/{method}/{params}.tsv"
-    conda:
-        "../envs/cpu.yaml"
     wildcard_constraints:
         method="exact|kmeans|hyperplane",
+    conda:
+        "../envs/cpu.yaml"
     threads: config["evaluation"]["threads"]
     resources:
         gpu=1,

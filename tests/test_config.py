@@ -63,3 +63,23 @@ def test_default_config_dry_runs_offline(tmp_path, repo):
     assert counts["fetch_weights"] == 2  # resnet18, resnet50 IMAGENET1K_V1
     assert counts["embed"] == 3 * 2 * 2  # datasets x models x splits
     assert counts["pca"] == 3 * 2  # 248 dims and 95% variance on ResNet-18
+    kmeans = 2 * (5 + 5 + 4)  # Figure 1: two spaces x (CIFAR-10, CIFAR-100, ImageNet grids)
+    hyperplane = 3 * (5 + 5 + 4)  # Figure 2: L in 3, 6, 12
+    neural = 4 + 4 + 3  # Figure 4
+    exact = 3 * 3  # resnet18, resnet18-pca248, resnet50 on each dataset
+    assert counts["build_index"] == kmeans + hyperplane + exact
+    assert counts["build_neural"] == neural and counts["train_neural"] == 3
+    assert counts["evaluate"] == kmeans + hyperplane + neural + exact
+    assert counts["exact_neighbours"] == 3 * 3
+
+
+def test_method_space_must_exist(tmp_path):
+    config = with_change(lambda c: c.update(methods={"kmeans": {"spaces": ["m-pca248"]}}))
+    result = snakemake(tmp_path, config, "-n", check=False)
+    assert result.returncode != 0 and "methods.kmeans.spaces: 'm-pca248' is not an embedding space" in result.output
+
+
+def test_neural_j_larger_than_h(tmp_path):
+    config = with_change(lambda c: c["datasets"][0].update(grids={"neural": {"J": [900]}}))
+    result = snakemake(tmp_path, config, "-n", check=False)
+    assert result.returncode != 0 and "grids.neural.J: 900 exceeds methods.neural.H = 800" in result.output

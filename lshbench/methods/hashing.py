@@ -18,10 +18,16 @@ WORD_BITS = 63
 def pack_codes(bits: torch.Tensor) -> torch.Tensor:
     """(N, B) bool -> (N, ceil(B/63)) int64; bit j of word w is code bit 63*w + j."""
     n, b = bits.shape
-    words = torch.zeros(n, max(1, -(-b // WORD_BITS)), dtype=torch.int64, device=bits.device)
-    for j in range(b):
-        words[:, j // WORD_BITS] |= bits[:, j].to(torch.int64) << (j % WORD_BITS)
-    return words
+    words = []
+    for start in range(0, max(b, 1), WORD_BITS):
+        width = min(WORD_BITS, b - start)
+        shifts = torch.arange(width, dtype=torch.int64, device=bits.device)
+        word = torch.empty(n, dtype=torch.int64, device=bits.device)
+        step = max(1, (1 << 22) // max(1, width))  # rows per chunk: bounded (rows x bits) int64 temporary
+        for row in range(0, n, step):
+            word[row : row + step] = (bits[row : row + step, start : start + width].to(torch.int64) << shifts).sum(1)
+        words.append(word)
+    return torch.stack(words, 1)
 
 
 def lexicographic_search(keys: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,8 @@ class HyperplaneLSH(Index):
     def codes(self, x: torch.Tensor) -> list[torch.Tensor]:
         """One (N, H) bool code per table: bit h is set when the vector lies on the positive side of hyperplane h."""
         x = x.to(self.device, torch.float32) - self.mean
-        return [(x @ self.hyperplanes[t]) > 0 for t in range(self.L)]
+        signs = (x @ self.hyperplanes.permute(1, 0, 2).reshape(x.shape[1], -1)) > 0  # all tables in one product
+        return list(signs.view(len(x), self.L, self.H).unbind(1))
 
     def fit(self, gallery: torch.Tensor, labels: torch.Tensor | None = None):
         x = gallery.to(self.device, torch.float32)

@@ -1,0 +1,130 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import average_precision_score
+
+from lshbench.candidates import Candidates, from_pairs
+from lshbench.evaluate import Evaluator, exact_top_k
+from lshbench.methods import Exact, KMeans
+
+
+def unit(angles):
+    return torch.tensor([[np.cos(a), np.sin(a)] for a in angles], dtype=torch.float32)
+
+
+class Fixed:
+    """An index whose candidates are given (per query, gallery positions)."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def candidates(self, queries):
+        pairs = [(q, g) for q, row in enumerate(self.rows[: len(queries)]) for g in row]
+        rows = torch.tensor([p[0] for p in pairs], dtype=torch.int64)
+        ids = torch.tensor([p[1] for p in pairs], dtype=torch.int64)
+        return from_pairs(rows, ids, len(queries), 6)
+
+
+def test_hand_computed_ranking():
+    # gallery at angles 0..5 (x 0.1 rad) from the query at angle 0: similarity falls with the position
+    gallery = unit([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    labels = torch.tensor([1, 0, 1, 1, 0, 1])
+    queries, query_labels = unit([0.0]), torch.tensor([1])
+    evaluator = Evaluator(gallery, labels, queries, query_labels, memory_mb=64)
+    per_query, summary = evaluator.evaluate(Fixed([[5, 1, 2, 4]]), latency_queries=1)
+    # ranked: 1 (label 0), 2 (1), 4 (0), 5 (1): relevant at ranks 2 and 4 -> AP = (1/2 + 2/4) / 2
+    assert per_query["average_precision"][0] == pytest.approx(0.5)
+    assert per_query["average_precision_all"][0] == pytest.approx((0.5 + 0.5) / 4)  # 4 gallery items of label 1
+    assert per_query["precision_at_10"][0] == pytest.approx(2 / 10)  # short list: missing slots are misses
+    assert per_query["n_candidates"][0] == 4
+    assert summary["queries_without_candidates"] == 0
+
+
+def test_empty_bucket_query_scores_zero():
+    gallery, labels = unit([0.0, 0.1, 0.2]), torch.tensor([0, 0, 1])
+    queries, query_labels = unit([0.0, 0.05]), torch.tensor([0, 0])
+    evaluator = Evaluator(gallery, labels, queries, query_labels)
+    candidates = Candidates(torch.tensor([0, 0, 2]), torch.tensor([0, 2]), 2, 3)
+
+    class Given:
+        def candidates(self, q):
+            return candidates if len(q) == 2 else Candidates(torch.tensor([0, 0]), torch.tensor([], dtype=torch.int64), 1, 3)
+
+    per_query, summary = evaluator.evaluate(Given(), latency_queries=1)
+    assert per_query["n_candidates"].tolist() == [0, 2]
+    assert per_query["average_precision"][0] == 0 and per_query["precision_at_10"][0] == 0
+    assert per_query["average_precision"][1] == 1.0  # ranked 0 (label 0), 2 (label 1)
+    assert summary["queries_without_candidates"] == 1
+
+
+def test_ties_break_by_gallery_position():
+    gallery = unit([0.3, 0.3, 0.3])  # identical vectors: equal similarity
+    labels = torch.tensor([0, 1, 0])
+    evaluator = Evaluator(gallery, labels, unit([0.0]), torch.tensor([1]))
+    per_query, _ = evaluator.evaluate(Exact().fit(gallery), latency_queries=1)
+    assert per_query["average_precision"][0] == pytest.approx(0.5)  # the relevant item ranks second
+
+
+@pytest.fixture(scope="module")
+def random_data():
+    generator = torch.Generator().manual_seed(0)
+    gallery = torch.randn(500, 16, generator=generator)
+    labels = torch.randint(5, (500,), generator=generator)
+    queries = torch.randn(40, 16, generator=generator)
+    query_labels = torch.randint(5, (40,), generator=generator)
+    return gallery, labels, queries, query_labels
+
+
+def brute_force(gallery, labels, queries, query_labels):
+    g = gallery.numpy() / np.linalg.norm(gallery.numpy(), axis=1, keepdims=True)
+    q = queries.numpy() / np.linalg.norm(queries.numpy(), axis=1, keepdims=True)
+    scores = q @ g.T
+    order = np.argsort(-scores, axis=1, kind="stable")
+    relevant = labels.numpy()[order] == query_labels.numpy()[:, None]
+    return scores, order, relevant
+
+
+def test_exact_matches_numpy_and_scikit_learn(random_data):
+    gallery, labels, queries, query_labels = random_data
+    _, exact_scores = exact_top_k(gallery, queries, 50)
+    per_query, summary = Evaluator(gallery, labels, queries, query_labels, exact_scores).evaluate(
+        Exact().fit(gallery), latency_queries=5)
+    scores, order, relevant = brute_force(gallery, labels, queries, query_labels)
+    np.testing.assert_allclose(per_query["precision_at_10"], relevant[:, :10].mean(1))
+    np.testing.assert_allclose(per_query["precision_at_50"], relevant[:, :50].mean(1))
+    sk = [average_precision_score(labels.numpy() == y, s) for y, s in zip(query_labels.numpy(), scores)]
+    np.testing.assert_allclose(per_query["average_precision"], sk, rtol=1e-5)
+    np.testing.assert_allclose(per_query["average_precision_all"], sk, rtol=1e-5)  # all relevant are retrieved
+    assert summary["recall_at_10"] == 1.0 and summary["recall_at_50"] == 1.0
+    assert summary["candidates_fraction"] == 1.0 and summary["latency_queries"] == 5
+
+
+def test_kmeans_metrics_against_brute_force(random_data):
+    gallery, labels, queries, query_labels = random_data
+    index = KMeans(8, seed=1).fit(gallery)
+    _, exact_scores = exact_top_k(gallery, queries, 50)
+    per_query, _ = Evaluator(gallery, labels, queries, query_labels, exact_scores, memory_mb=64).evaluate(index)
+    scores, order, _ = brute_force(gallery, labels, queries, query_labels)
+    cluster = ((queries[:, None] - index.centroids[None]) ** 2).sum(-1).argmin(1).numpy()
+    for i in range(len(queries)):
+        members = np.flatnonzero(index.assignment.numpy() == cluster[i])
+        ranked = members[np.argsort(-scores[i, members], kind="stable")]
+        relevant = labels.numpy()[ranked] == query_labels.numpy()[i]
+        assert per_query["n_candidates"][i] == len(members)
+        assert per_query["precision_at_10"][i] == pytest.approx(relevant[:10].sum() / 10)
+        hits = np.cumsum(relevant)
+        ap = (hits / np.arange(1, len(ranked) + 1))[relevant].sum() / max(1, relevant.sum())
+        assert per_query["average_precision"][i] == pytest.approx(ap, rel=1e-5)
+        overlap = len(set(ranked[:10]) & set(order[i, :10])) / 10
+        assert per_query["recall_at_10"][i] == pytest.approx(overlap)
+
+
+def test_block_size_does_not_change_results(random_data):
+    gallery, labels, queries, query_labels = random_data
+    index = KMeans(4, probes=2).fit(gallery)
+    small = Evaluator(gallery, labels, queries, query_labels, memory_mb=1)
+    small.memory_mb = 0.05  # a few thousand ranked elements per block: many blocks and sub-blocks
+    a, _ = small.evaluate(index, latency_queries=1)
+    b, _ = Evaluator(gallery, labels, queries, query_labels, memory_mb=512).evaluate(index, latency_queries=1)
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name])
