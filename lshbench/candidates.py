@@ -1,6 +1,7 @@
 """Candidate lists in CSR form: query i's candidates are ids[offsets[i]:offsets[i+1]], gallery positions, ascending.
 
-``Candidates.all`` stands for every gallery item (exact search) without materialising Q x N ids.
+Two other forms avoid materialising long lists: ``Candidates.all`` (every gallery item: exact search) and a dense
+(Q, N) boolean ``mask`` (candidate sets that cover much of the gallery, as LSH unions on uncentred features do).
 """
 
 from __future__ import annotations
@@ -16,27 +17,38 @@ class Candidates:
     ids: torch.Tensor | None  # int64 (nnz,), ascending within each query
     n_queries: int
     n_gallery: int
+    mask: torch.Tensor | None = None  # bool (Q, N), the dense form
 
     @classmethod
     def all(cls, n_queries: int, n_gallery: int) -> "Candidates":
         return cls(None, None, n_queries, n_gallery)
 
+    @classmethod
+    def from_mask(cls, mask: torch.Tensor) -> "Candidates":
+        return cls(None, None, mask.shape[0], mask.shape[1], mask)
+
     @property
     def is_all(self) -> bool:
-        return self.ids is None
+        return self.ids is None and self.mask is None
 
     def counts(self) -> torch.Tensor:
+        if self.mask is not None:
+            return self.mask.sum(1)
         if self.is_all:
             return torch.full((self.n_queries,), self.n_gallery, dtype=torch.int64)
         return self.offsets[1:] - self.offsets[:-1]
 
     def row(self, i: int) -> torch.Tensor:
+        if self.mask is not None:
+            return torch.nonzero(self.mask[i]).squeeze(1)
         if self.is_all:
             return torch.arange(self.n_gallery)
         return self.ids[self.offsets[i] : self.offsets[i + 1]]
 
     def slice(self, start: int, stop: int) -> "Candidates":
         """Queries start..stop-1 (offsets rebased to 0)."""
+        if self.mask is not None:
+            return Candidates.from_mask(self.mask[start:stop])
         if self.is_all:
             return Candidates.all(stop - start, self.n_gallery)
         offsets = self.offsets[start : stop + 1]

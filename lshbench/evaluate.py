@@ -22,11 +22,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .candidates import Candidates
+from .candidates import Candidates, gather_ranges
 
 KS = (10, 50)
 RECALL_TOLERANCE = 1e-5
 BYTES_PER_RANKED_ELEMENT = 48  # scores, sort values and indices, ids, relevance, cumulative counts
+SPARSE_SUB_BLOCK = 64  # queries ranked together when candidates come as lists
+
+
+def by_first_candidate(candidates: Candidates) -> tuple[torch.Tensor, Candidates]:
+    """The queries of a CSR candidate set reordered by their first candidate (empty lists last): (order, reordered)."""
+    counts = candidates.counts()
+    first = candidates.ids[candidates.offsets[:-1].clamp_max(max(len(candidates.ids) - 1, 0))] if len(
+        candidates.ids) else torch.zeros_like(counts)
+    key = torch.where(counts > 0, first, candidates.n_gallery)
+    order = torch.argsort(key, stable=True)
+    _, ids = gather_ranges(candidates.offsets[:-1][order], counts[order], candidates.ids)
+    offsets = torch.zeros_like(candidates.offsets)
+    offsets[1:] = torch.cumsum(counts[order], 0)
+    return order, Candidates(offsets, ids, candidates.n_queries, candidates.n_gallery)
 
 
 def exact_top_k(gallery: torch.Tensor, queries: torch.Tensor, k: int = 50, memory_mb: int = 1024
@@ -71,8 +85,10 @@ class Evaluator:
     def rank(self, candidates: Candidates, query_unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Candidates of a block sorted by similarity: (scores (B, W), ids (B, W)); padding is -inf / N."""
         n = self.n_gallery
-        if candidates.is_all:
+        if candidates.is_all or candidates.mask is not None:
             scores = query_unit @ self.gallery_unit.T
+            if candidates.mask is not None:
+                scores.masked_fill_(~candidates.mask, float("-inf"))
             return torch.sort(scores, dim=1, descending=True, stable=True)
         counts = candidates.counts()
         width = max(1, int(counts.max())) if len(counts) else 1
@@ -97,7 +113,7 @@ class Evaluator:
     def metrics(self, scores: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor,
                 exact_scores: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Per-query metrics of ranked lists (scores/ids as returned by ``rank``)."""
-        relevant = self.labels_padded[ids] == labels.unsqueeze(1)
+        relevant = (self.labels_padded[ids] == labels.unsqueeze(1)) & (scores > float("-inf"))
         width = relevant.shape[1]
         hits = torch.cumsum(relevant, 1, dtype=torch.float32)
         ranks = torch.arange(1, width + 1, device=self.device, dtype=torch.float32)
@@ -124,26 +140,36 @@ class Evaluator:
         budget = int(self.memory_mb * 2**20) // BYTES_PER_RANKED_ELEMENT
         step = max(1, min(4096, budget // max(1, self.n_gallery)))
         per_query: dict[str, list[torch.Tensor]] = {}
+        positions = []
         candidate_seconds = rank_seconds = 0.0
         start_all = time.perf_counter()
         for start in tqdm(range(0, n_queries, step), desc="evaluate", unit="block", disable=not progress):
             stop = min(start + step, n_queries)
             t0 = time.perf_counter()
             candidates = index.candidates(self.queries[start:stop])
-            t1 = time.perf_counter()
-            for sub_start, sub_stop in self._sub_blocks(candidates, budget):
+            candidate_seconds += time.perf_counter() - t0
+            order = torch.arange(stop - start, device=self.device)
+            max_queries = stop - start
+            if candidates.ids is not None:
+                # Queries whose lists start alike (same clusters or buckets) are ranked together in small
+                # sub-blocks, so each similarity product needs only the gallery rows those few lists touch.
+                order, candidates = by_first_candidate(candidates)
+                max_queries = SPARSE_SUB_BLOCK
+            for sub_start, sub_stop in self._sub_blocks(candidates, budget, max_queries):
                 part = candidates.slice(sub_start, sub_stop)
+                rows = start + order[sub_start:sub_stop]
                 t2 = time.perf_counter()
-                scores, ids = self.rank(part, self.query_unit[start + sub_start : start + sub_stop])
+                scores, ids = self.rank(part, self.query_unit[rows])
                 rank_seconds += time.perf_counter() - t2
-                exact = None if self.exact_scores is None else self.exact_scores[start + sub_start : start + sub_stop]
-                values = self.metrics(scores, ids, self.query_labels[start + sub_start : start + sub_stop], exact)
+                exact = None if self.exact_scores is None else self.exact_scores[rows]
+                values = self.metrics(scores, ids, self.query_labels[rows], exact)
                 values["n_candidates"] = part.counts()
                 for name, value in values.items():
                     per_query.setdefault(name, []).append(value.cpu())
-            candidate_seconds += t1 - t0
+                positions.append(rows.cpu())
         evaluate_seconds = time.perf_counter() - start_all
-        result = {name: torch.cat(values).numpy() for name, values in per_query.items()}
+        inverse = torch.argsort(torch.cat(positions))  # back to the queries' order
+        result = {name: torch.cat(values)[inverse].numpy() for name, values in per_query.items()}
         latencies = self.latency(index, latency_queries)
         summary = {
             "n_queries": n_queries,
@@ -168,14 +194,14 @@ class Evaluator:
         }
         return result, summary
 
-    def _sub_blocks(self, candidates: Candidates, budget: int):
+    def _sub_blocks(self, candidates: Candidates, budget: int, max_queries: int):
         """Split a block's queries so that (queries x longest candidate list) stays within the budget."""
         counts = candidates.counts().tolist()
         start = 0
         while start < candidates.n_queries:
             stop = start + 1
             widest = counts[start]
-            while stop < candidates.n_queries:
+            while stop < candidates.n_queries and stop - start < max_queries:
                 widest_next = max(widest, counts[stop])
                 if (stop + 1 - start) * max(widest_next, 1) > budget:
                     break
@@ -192,13 +218,13 @@ class Evaluator:
             sync()
             t = time.perf_counter()
             candidates = index.candidates(self.queries[i : i + 1])
-            if candidates.is_all:
+            if candidates.is_all:  # no id list to gather
                 scores = self.gallery_unit @ self.query_unit[i]
                 torch.topk(scores, min(10, len(scores)))
             else:
                 ids = candidates.row(0)
                 if len(ids):
-                    scores = self.gallery_unit[ids] @ self.query_unit[i]
+                    scores = torch.index_select(self.gallery_unit, 0, ids) @ self.query_unit[i]
                     ids[torch.topk(scores, min(10, len(ids))).indices]
             sync()
             seconds.append(time.perf_counter() - t)

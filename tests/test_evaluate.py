@@ -128,3 +128,23 @@ def test_block_size_does_not_change_results(random_data):
     b, _ = Evaluator(gallery, labels, queries, query_labels, memory_mb=512).evaluate(index, latency_queries=1)
     for name in a:
         np.testing.assert_allclose(a[name], b[name])
+
+
+def test_dense_and_csr_candidate_forms_give_the_same_metrics(random_data):
+    from lshbench.methods import HyperplaneLSH
+
+    gallery, labels, queries, query_labels = random_data
+    index = HyperplaneLSH(2, 2, seed=0).fit(gallery)
+    assert index.candidates(queries).mask is not None
+
+    class AsCsr:
+        def candidates(self, q):
+            codes = index.codes(q)
+            return index.tables.lookup(codes, dense_share=2.0)  # never dense
+
+    assert AsCsr().candidates(queries).mask is None
+    evaluator = Evaluator(gallery, labels, queries, query_labels, exact_top_k(gallery, queries, 50)[1])
+    dense, _ = evaluator.evaluate(index, latency_queries=3)
+    csr, _ = evaluator.evaluate(AsCsr(), latency_queries=3)
+    for name in dense:
+        np.testing.assert_allclose(dense[name], csr[name], rtol=1e-6)

@@ -41,6 +41,7 @@ def test_hyperplane_buckets_match_brute_force(data, H, L, center):
     index = HyperplaneLSH(H, L, center=center, seed=3).fit(gallery)
     expected = brute_force_buckets([c.numpy() for c in index.codes(gallery)], [c.numpy() for c in index.codes(queries)])
     candidates = index.candidates(queries)
+    assert (candidates.mask is not None) == (H < 100)  # big buckets: the dense form; small ones: CSR
     assert rows(candidates) == expected
     for i in range(candidates.n_queries):  # ascending and de-duplicated
         row = candidates.row(i)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import torch
 
-from ..candidates import Candidates, gather_ranges
+from ..candidates import Candidates, from_pairs, gather_ranges
 
 WORD_BITS = 63
 
 
 def pack_codes(bits: torch.Tensor) -> torch.Tensor:
-    """(N, B) bool -> (N, ceil(B/63)) int64; bit j of word w is code bit 63*w + j."""
-    n, b = bits.shape
+    """(..., B) bool -> (..., ceil(B/63)) int64; bit j of word w is code bit 63*w + j."""
+    *lead, b = bits.shape
+    flat = bits.reshape(-1, b)
+    n = len(flat)
     words = []
     for start in range(0, max(b, 1), WORD_BITS):
         width = min(WORD_BITS, b - start)
@@ -25,9 +27,9 @@ def pack_codes(bits: torch.Tensor) -> torch.Tensor:
         word = torch.empty(n, dtype=torch.int64, device=bits.device)
         step = max(1, (1 << 22) // max(1, width))  # rows per chunk: bounded (rows x bits) int64 temporary
         for row in range(0, n, step):
-            word[row : row + step] = (bits[row : row + step, start : start + width].to(torch.int64) << shifts).sum(1)
+            word[row : row + step] = (flat[row : row + step, start : start + width].to(torch.int64) << shifts).sum(1)
         words.append(word)
-    return torch.stack(words, 1)
+    return torch.stack(words, 1).reshape(*lead, len(words))
 
 
 def lexicographic_search(keys: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
@@ -73,28 +75,80 @@ class HashTables:
             offsets.append(offset)
         return cls(keys, offsets, members, len(codes[0]))
 
-    def lookup(self, codes: list[torch.Tensor], mask_budget: int = 1 << 26) -> Candidates:
-        """Union over tables of the buckets each query's code falls in (one (Q, B) bool tensor per table)."""
+    def gallery_buckets(self) -> list[torch.Tensor]:
+        """Bucket index of every gallery item in each table (derived from members and offsets, cached)."""
+        if getattr(self, "_gallery_buckets", None) is None:
+            self._gallery_buckets = []
+            for offsets, members in zip(self.offsets, self.members):
+                sizes = offsets[1:] - offsets[:-1]
+                bucket = torch.empty_like(members)
+                bucket[members] = torch.repeat_interleave(torch.arange(len(sizes), device=members.device), sizes)
+                self._gallery_buckets.append(bucket)
+        return self._gallery_buckets
+
+    def _flat(self, device: torch.device) -> None:
+        """Caches for lookups of all tables at once: padded sorted keys (single-word codes), padded offsets into
+        the members of all tables laid end to end."""
+        if getattr(self, "_flat_members", None) is not None:
+            return
+        width = max(len(k) for k in self.keys)
+        self._key_counts = torch.tensor([len(k) for k in self.keys], device=device).unsqueeze(1)
+        if self.keys[0].shape[1] == 1:
+            self._padded_keys = torch.full((len(self.keys), max(width, 1)), torch.iinfo(torch.int64).max,
+                                           dtype=torch.int64, device=device)
+            for t, k in enumerate(self.keys):
+                self._padded_keys[t, : len(k)] = k[:, 0]
+        self._padded_offsets = torch.zeros(len(self.keys), width + 1, dtype=torch.int64, device=device)
+        for t, o in enumerate(self.offsets):
+            self._padded_offsets[t, : len(o)] = o + t * self.n_gallery
+            self._padded_offsets[t, len(o) :] = o[-1] + t * self.n_gallery
+        self._flat_members = torch.cat(self.members)
+
+    def _search(self, packed: torch.Tensor) -> torch.Tensor:
+        """Bucket index of each query in each table, -1 when its code has no bucket: (L, Q, W) words -> (L, Q)."""
+        if packed.shape[-1] > 1:
+            return torch.stack([lexicographic_search(k, p) for k, p in zip(self.keys, packed)])
+        queries = packed[..., 0].contiguous()  # all tables in one batched binary search
+        position = torch.searchsorted(self._padded_keys, queries)
+        found = position.clamp_max(self._padded_keys.shape[1] - 1)
+        hit = (position < self._key_counts) & (self._padded_keys.gather(1, found) == queries)
+        return torch.where(hit, found, -1)
+
+    def lookup(self, codes: list[torch.Tensor], mask_budget: int = 1 << 26, dense_share: float = 0.125
+               ) -> Candidates:
+        """Union over tables of the buckets each query's code falls in (one (Q, B) bool tensor per table).
+
+        When the buckets hit cover more than ``dense_share`` of the (queries x gallery) pairs and the pairs fit the
+        budget, the union is returned as a dense mask built by comparing bucket indices; otherwise as CSR, built
+        from the buckets' member ranges."""
         n_queries = len(codes[0])
         device = codes[0].device
+        self._flat(device)
+        buckets = self._search(pack_codes(torch.stack(codes)))  # (L, Q)
+        safe = buckets.clamp_min(0)
+        begin = self._padded_offsets.gather(1, safe)
+        length = torch.where(buckets >= 0, self._padded_offsets.gather(1, safe + 1) - begin, 0)
+        pairs = n_queries * self.n_gallery
+        total = float(length.sum())
+        if total < pairs / 16:  # few candidates: sorting the (query, id) pairs beats scanning a bitmap
+            owner, members = gather_ranges(begin.reshape(-1), length.reshape(-1), self._flat_members)
+            return from_pairs(owner % n_queries, members, n_queries, self.n_gallery)
+        if pairs <= mask_budget and total > dense_share * pairs:
+            mask = torch.zeros(n_queries, self.n_gallery, dtype=torch.bool, device=device)
+            for gallery_bucket, bucket in zip(self.gallery_buckets(), buckets):
+                mask |= gallery_bucket.unsqueeze(0) == bucket.unsqueeze(1)  # bucket -1 matches nothing
+            return Candidates.from_mask(mask)
         step = max(1, mask_budget // max(1, self.n_gallery))
-        packed = [pack_codes(bits) for bits in codes]
-        buckets = [lexicographic_search(k, p) for k, p in zip(self.keys, packed)]
         offsets = torch.zeros(n_queries + 1, dtype=torch.int64, device=device)
         ids = []
         for start in range(0, n_queries, step):
             stop = min(start + step, n_queries)
+            owner, members = gather_ranges(begin[:, start:stop].reshape(-1), length[:, start:stop].reshape(-1),
+                                           self._flat_members)
             # the union as a (queries x gallery) bitmap: no sort needed, and nonzero() returns ascending ids
             mask = torch.zeros(stop - start, self.n_gallery, dtype=torch.bool, device=device)
-            for table, bucket in enumerate(buckets):
-                bucket = bucket[start:stop]
-                hit = torch.nonzero(bucket >= 0).squeeze(1)
-                b = bucket[hit]
-                begin = self.offsets[table][b]
-                owner, members = gather_ranges(begin, self.offsets[table][b + 1] - begin, self.members[table])
-                mask[hit[owner], members] = True
-            rows, cols = torch.nonzero(mask, as_tuple=True)
-            ids.append(cols)
+            mask[owner % (stop - start), members] = True
+            ids.append(torch.nonzero(mask, as_tuple=True)[1])
             offsets[start + 1 : stop + 1] = offsets[start] + torch.cumsum(mask.sum(1), 0)
         return Candidates(offsets, torch.cat(ids), n_queries, self.n_gallery)
 
