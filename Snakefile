@@ -11,10 +11,11 @@ include: "rules/data.smk"
 include: "rules/embed.smk"
 include: "rules/index.smk"
 include: "rules/evaluate.smk"
+include: "rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
         embedding_targets(),
-        "results/metrics.csv",
+        report_targets(),

@@ -26,6 +26,9 @@ os.environ.update(
     )
 )
 
+# Rules that run on the device ask for one GPU unless the config pins them to the CPU.
+GPU = 0 if config["device"] == "cpu" else 1
+
 DATASETS = {d["name"]: d for d in config["datasets"]}
 MODELS = {m["name"]: m for m in config["models"]}
 SPLITS = ["gallery", "query"]
@@ -97,3 +100,64 @@ def metrics_targets():
 
 def neural_training_input(wildcards):
     return f"results/{wildcards.dataset}/train/{wildcards.space}/neural/{NEURAL_TRAINING}/networks.npz"
+
+
+def method_metrics(*methods):
+    """metrics.csv of every configuration of these methods, plus the exact baselines of their spaces."""
+    return [
+        f"results/{d}/metrics/{s}/{m}/{p}/metrics.csv"
+        for d, s, m, p in PLAN
+        if m in methods
+    ]
+
+
+def dataset_metrics(wildcards):
+    return [
+        f"results/{d}/metrics/{s}/{m}/{p}/metrics.csv"
+        for d, s, m, p in PLAN
+        if d == wildcards.dataset
+    ]
+
+
+def dataset_method_metrics(wildcards):
+    return [
+        f"results/{d}/metrics/{s}/{m}/{p}/metrics.csv"
+        for d, s, m, p in PLAN
+        if d == wildcards.dataset and m in (wildcards.method, "exact")
+    ]
+
+
+def neural_loss_datasets():
+    return list(dict.fromkeys((d, s) for d, s, m, _ in PLAN if m == "neural"))
+
+
+def neural_losses():
+    return [
+        f"results/{d}/train/{s}/neural/{NEURAL_TRAINING}/losses.csv"
+        for d, s in neural_loss_datasets()
+    ]
+
+
+def report_targets():
+    """Everything after the embeddings; nothing when the config runs no method (an embeddings-only run)."""
+    if not PLAN:
+        return []
+    tables = [
+        "figure1_kmeans",
+        "figure2_hyperplane",
+        "figure4_neural",
+        "vs_report",
+        "summary",
+    ]
+    methods = sorted({(d, m) for d, _, m, _ in PLAN if m != "exact"})
+    return (
+        ["results/metrics.csv"]
+        + [f"results/tables/{t}.csv" for t in tables]
+        + ["results/tables/figure3_neural_loss.png"]
+        + [f"results/plots/{d}_{m}.png" for d, m in methods]
+        + [
+            f"results/plots/{d}_tradeoff.png"
+            for d in DATASETS
+            if any(p[0] == d for p in PLAN)
+        ]
+    )

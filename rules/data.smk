@@ -1,3 +1,9 @@
+# Downloads run where Snakemake runs (cluster login nodes usually have internet; compute nodes often do not).
+localrules:
+    download,
+    fetch_weights,
+
+
 rule download:
     output:
         "resources/{dataset}/manifest.json",

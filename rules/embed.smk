@@ -12,7 +12,7 @@ rule embed:
         "../envs/gpu.yaml"
     threads: config["embedding"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=config["embedding"]["mem_mb"],
         runtime=config["embedding"]["runtime"],
     params:

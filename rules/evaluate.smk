@@ -1,3 +1,7 @@
+localrules:
+    collect_metrics,
+
+
 rule evaluate:
     input:
         index="results/{dataset}/index/{space}/{method}/{params}/index.json",
@@ -11,11 +15,13 @@ rule evaluate:
         "results/logs/evaluate/{dataset}/{space}/{method}/{params}.log",
     benchmark:
         "results/benchmarks/evaluate/{dataset}/{space}/{method}/{params}.tsv"
+    group:
+        "configuration"
     conda:
         "../envs/cpu.yaml"
     threads: config["evaluation"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=config["evaluation"]["mem_mb"],
         runtime=config["evaluation"]["runtime"],
     params:

@@ -12,7 +12,7 @@ rule exact_neighbours:
         "../envs/cpu.yaml"
     threads: config["evaluation"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=config["evaluation"]["mem_mb"],
         runtime=config["evaluation"]["runtime"],
     params:
@@ -33,11 +33,13 @@ rule build_index:
         "results/benchmarks/build_index/{dataset}/{space}/{method}/{params}.tsv"
     wildcard_constraints:
         method="exact|kmeans|hyperplane",
+    group:
+        "configuration"
     conda:
         "../envs/cpu.yaml"
     threads: config["evaluation"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=config["evaluation"]["mem_mb"],
         runtime=config["evaluation"]["runtime"],
     params:
@@ -66,7 +68,7 @@ rule train_neural:
         "../envs/gpu.yaml"
     threads: config["evaluation"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=config["evaluation"]["mem_mb"],
         runtime=config["evaluation"]["runtime"],
     params:
@@ -94,11 +96,13 @@ rule build_neural:
         "results/logs/build_index/{dataset}/{space}/neural/{params}.log",
     benchmark:
         "results/benchmarks/build_index/{dataset}/{space}/neural/{params}.tsv"
+    group:
+        "configuration"
     conda:
         "../envs/gpu.yaml"
     threads: config["evaluation"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=config["evaluation"]["mem_mb"],
         runtime=config["evaluation"]["runtime"],
     params:

@@ -19,14 +19,15 @@ EXPECTED_ROWS = {"c10": (30, 10), "c100": (40, 12), "hf": (16, 8), "own": (9, 6)
 
 
 def planned_jobs(output: str) -> list[tuple[str, dict]]:
-    """(rule, wildcards) of every job a dry run lists."""
+    """(rule, wildcards) of every job a dry run lists (group jobs list theirs indented)."""
     jobs = []
-    for block in re.split(r"\n(?=\[[^\n]*\]\n(?:local)?rule )", output):
-        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+    for line in output.splitlines():
+        rule = re.match(r"^\s*(?:local)?rule (\w+):$", line)
         if rule:
-            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
-            values = dict(kv.split("=", 1) for kv in wildcards.group(1).split(", ")) if wildcards else {}
-            jobs.append((rule.group(1), values))
+            jobs.append((rule.group(1), {}))
+        wildcards = re.match(r"^\s+wildcards: (.*)$", line)
+        if wildcards and jobs:
+            jobs[-1][1].update(kv.split("=", 1) for kv in wildcards.group(1).split(", "))
     return jobs
 
 

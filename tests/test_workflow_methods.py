@@ -62,14 +62,19 @@ def test_grid_change_runs_only_new_configurations(workdir):
     changed["datasets"][0]["grids"]["neural"]["J"] = [4, 6]
     path = workdir / "changed.yaml"
     path.write_text(yaml.safe_dump(changed))
-    jobs = {(rule, w.get("space"), w.get("params")) for rule, w in planned_jobs(snakemake(workdir, path, "-n").output)}
+    planned = planned_jobs(snakemake(workdir, path, "-n").output)
+    upstream = {"download", "embed", "pca", "exact_neighbours", "train_neural", "build_index", "build_neural",
+                "evaluate"}
+    jobs = {(rule, w.get("space"), w.get("params")) for rule, w in planned if rule in upstream}
     assert jobs == {
         ("build_index", "small", "K=20,probes=1"), ("evaluate", "small", "K=20,probes=1"),
         ("build_index", "small-pca16", "K=20,probes=1"), ("evaluate", "small-pca16", "K=20,probes=1"),
         ("build_neural", "small", "H=32,J=6,L=8,networks=shared"),
         ("evaluate", "small", "H=32,J=6,L=8,networks=shared"),
-        ("collect_metrics", None, None), ("all", None, None),
     }
+    downstream = {rule for rule, _ in planned if rule not in upstream}
+    assert downstream == {"collect_metrics", "figure1", "figure4", "vs_report", "summary", "plot_method",
+                          "plot_tradeoff", "all"}  # not figure2 or figure3: their inputs did not change
 
 
 def test_k_larger_than_the_gallery_fails_clearly(tmp_path):
@@ -80,3 +85,47 @@ def test_k_larger_than_the_gallery_fails_clearly(tmp_path):
     assert result.returncode != 0
     assert "kmeans K=500 exceeds the gallery size 300" in result.output
     assert (tmp_path / "results" / "digits" / "embeddings" / "small" / "gallery.parquet").is_file()  # kept
+
+
+def test_tables_and_plots_come_from_the_metrics_files(workdir):
+    tables = workdir / "results" / "tables"
+    figure1 = pd.read_csv(tables / "figure1_kmeans.csv")
+    assert list(figure1.columns) == ["block", "metric", "digits K=5", "digits K=10"]
+    assert list(figure1.block) == ["Embedding: 512"] * 3 + ["PCA: 16"] * 3
+    row = pd.read_csv(workdir / "results" / "digits" / "metrics" / "small" / "kmeans" / "K=10,probes=1" / "metrics.csv")
+    assert figure1.loc[0, "digits K=10"] == round(100 * row.precision_at_10[0], 2)
+    assert list(pd.read_csv(tables / "figure2_hyperplane.csv").block.unique()) == ["#Hashtables = 2 (centred)"]
+    assert list(pd.read_csv(tables / "figure4_neural.csv").columns) == ["block", "metric", "digits J=4"]
+    losses = pd.read_csv(tables / "figure3_neural_loss.csv")
+    assert len(losses) == 2 and set(losses.dataset) == {"digits"}
+    vs = pd.read_csv(tables / "vs_report.csv")
+    assert len(vs) == 243 and vs.ours.isna().all()  # digits is not a dataset of the report
+    summary = pd.read_csv(tables / "summary.csv")
+    assert list(summary.method) == ["exact", "kmeans", "hyperplane", "neural"]
+    assert (tables / "figure1_kmeans.md").read_text().startswith("| block | metric | digits K=5 |")
+    for name in ("digits_kmeans", "digits_hyperplane", "digits_neural", "digits_tradeoff"):
+        assert (workdir / "results" / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tables / "figure3_neural_loss.png").stat().st_size > 1000
+
+
+def test_one_changed_metrics_file_changes_one_cell(workdir):
+    config = workdir / "test-config.yaml"
+    assert "Nothing to be done" in snakemake(workdir, config, "-n").output  # aggregates do not re-run by themselves
+    before = pd.read_csv(workdir / "results" / "tables" / "figure1_kmeans.csv")
+    path = workdir / "results" / "digits" / "metrics" / "small-pca16" / "kmeans" / "K=5,probes=1" / "metrics.csv"
+    row = pd.read_csv(path)
+    row.loc[0, "mAP"] = 0.123456
+    row.to_csv(path, index=False)
+    jobs = {rule for rule, _ in planned_jobs(snakemake(workdir, config, "-n").output)}
+    assert jobs == {"figure1", "vs_report", "summary", "plot_method", "plot_tradeoff", "collect_metrics", "all"}
+    snakemake(workdir, config)
+    after = pd.read_csv(workdir / "results" / "tables" / "figure1_kmeans.csv")
+    changed = (before.fillna(-1) != after.fillna(-1))
+    assert changed.to_numpy().sum() == 1
+    assert after.loc[5, "digits K=5"] == 12.35 and after.loc[5, "block"] == "PCA: 16"
+
+
+def test_html_report(workdir):
+    snakemake(workdir, workdir / "test-config.yaml", "--report", "report.html")
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert "figure1_kmeans.csv" in html and "digits_tradeoff.png" in html

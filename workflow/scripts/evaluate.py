@@ -31,7 +31,7 @@ def main(sm):
                           torch.from_numpy(exact_scores), device=device, memory_mb=p.memory_mb)
     per_query, summary = evaluator.evaluate(index, latency_queries=p.latency_queries, progress=True)
     params = parse_params(w.params)
-    row = {"dataset": w.dataset, "space": w.space, "method": w.method, "params": w.params,
+    row = {"dataset": w.dataset, "space": w.space, "dim": gallery.dim, "method": w.method, "params": w.params,
            **{c: params.get(c) for c in PARAM_COLUMNS}, **summary,
            "build_seconds": built["build_seconds"], "index_bytes": built["index_bytes"]}
     frame = pd.DataFrame({"query_id": query.ids, "label": query.labels, **per_query})

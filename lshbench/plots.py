@@ -1,0 +1,92 @@
+"""Pictures of the trade-offs, drawn only from metrics.csv rows and losses.csv files (matplotlib, PNG)."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .tables import METRICS  # noqa: E402
+
+PARAMETER = {"kmeans": "K", "hyperplane": "H", "neural": "J"}
+COLOURS = {"exact": "black", "kmeans": "tab:blue", "hyperplane": "tab:orange", "neural": "tab:green"}
+
+
+def _series(rows: pd.DataFrame, method: str):
+    """(label, rows) for each line of a method's plot: per space (k-means), per L and centring (hyperplanes)."""
+    if method == "kmeans":
+        keys = ["space", "probes"]
+    elif method == "hyperplane":
+        keys = ["space", "L", "center"]
+    else:
+        keys = ["space", "L", "networks"]
+    for values, group in rows.groupby(keys, sort=True):
+        label = ", ".join(f"{k}={v}" for k, v in zip(keys, values) if k != "space" or rows["space"].nunique() > 1)
+        yield label or values[0], group.sort_values(PARAMETER[method])
+
+
+def method_plot(metrics: pd.DataFrame, dataset: str, method: str, path: str | os.PathLike) -> None:
+    """P@10, P@50 and mAP against the method's parameter (K, H per L, J) on one dataset."""
+    rows = metrics[(metrics["dataset"] == dataset) & (metrics["method"] == method)]
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
+    parameter = PARAMETER[method]
+    exact = metrics[(metrics["dataset"] == dataset) & (metrics["method"] == "exact")]
+    for axis, (metric, title) in zip(axes, METRICS.items()):
+        for label, group in _series(rows, method):
+            axis.plot(group[parameter], 100 * group[metric], marker="o", label=label)
+        for _, row in exact[exact["space"].isin(rows["space"])].iterrows():
+            axis.axhline(100 * row[metric], color="grey", linestyle=":", linewidth=1)
+        if method == "kmeans":
+            axis.set_xscale("log")
+        axis.set_xlabel(parameter)
+        axis.set_ylabel(f"{title} (%)")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.suptitle(f"{dataset}: {method} (dotted: exact search)")
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def tradeoff_plot(metrics: pd.DataFrame, dataset: str, path: str | os.PathLike) -> None:
+    """mAP and recall@10 against the share of the gallery scanned: every method and configuration, exact marked."""
+    rows = metrics[metrics["dataset"] == dataset]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for axis, (metric, title) in zip(axes, (("mAP", "mAP (%)"), ("recall_at_10", "recall@10 vs exact top 10 (%)"))):
+        for method, group in rows.groupby("method"):
+            marker = "*" if method == "exact" else "o"
+            axis.scatter(100 * group["candidates_fraction"], 100 * group[metric], label=method, marker=marker,
+                         s=140 if method == "exact" else 30, color=COLOURS.get(method), alpha=0.8)
+        axis.set_xscale("log")
+        axis.set_xlabel("candidates scanned (% of the gallery)")
+        axis.set_ylabel(title)
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.suptitle(f"{dataset}: quality against candidates scanned")
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def loss_plot(losses: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Figure 3's loss per epoch: one panel per dataset, one curve per weighted term and the total."""
+    datasets = list(dict.fromkeys(losses["dataset"])) or ["(no neural LSH run)"]
+    figure, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.8), constrained_layout=True,
+                                squeeze=False)
+    names = {"balance_weighted": "alpha x bit balance", "fence_weighted": "beta x no sitting on the fence",
+             "supervision_weighted": "gamma x weak supervision", "total": "total"}
+    for axis, dataset in zip(axes[0], datasets):
+        rows = losses[(losses["dataset"] == dataset) & (losses["network"] == 0)] if len(losses) else losses
+        for column, label in names.items():
+            if len(rows):
+                axis.plot(rows["epoch"], rows[column], marker=".", label=label)
+        axis.set_title(dataset)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel("loss (mean over batches)")
+        axis.set_yscale("symlog")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

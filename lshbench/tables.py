@@ -1,0 +1,136 @@
+"""The report's Figures 1-4 as tables, side by side with the report, computed only from metrics.csv / losses.csv files.
+
+A figure is first built in long form, one row per cell: (figure, block, dataset, parameter, value, metric, ours), with
+the report's block labels ("Embedding: 512", "PCA: 248", "#Hashtables = 3", "#HashTables = 8"); the wide tables in
+the report's layout and the comparison with the report are both derived from it.
+"""
+
+from __future__ import annotations
+
+import io
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+METRICS = {"precision_at_10": "Mean Precision @10", "precision_at_50": "Mean Precision @50",
+           "mAP": "Mean Average Precision"}
+FIGURES = {  # figure -> (method, parameter)
+    "figure1_kmeans": ("kmeans", "K"),
+    "figure2_hyperplane": ("hyperplane", "H"),
+    "figure4_neural": ("neural", "J"),
+}
+CELL_COLUMNS = ["figure", "block", "dataset", "parameter", "value", "metric"]
+
+
+def read_metrics(paths) -> pd.DataFrame:
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
+
+
+def report_numbers() -> pd.DataFrame:
+    """The report's 243 numbers (lshbench/data/report_figures.csv), in percent."""
+    text = resources.files("lshbench").joinpath("data/report_figures.csv").read_text()
+    lines = [line for line in text.splitlines() if not line.startswith("# ")]  # the note on the source
+    return pd.read_csv(io.StringIO("\n".join(lines)))
+
+
+def block_label(figure: str, row: pd.Series) -> str:
+    if figure == "figure1_kmeans":
+        kind = "PCA" if "-pca" in row["space"] else "Embedding"
+        label = f"{kind}: {int(row['dim'])}"
+        return label if row["probes"] == 1 else f"{label} (probes={int(row['probes'])})"
+    if figure == "figure2_hyperplane":
+        label = f"#Hashtables = {int(row['L'])}"
+        return label + " (centred)" if str(row["center"]).lower() == "true" else label
+    label = f"#HashTables = {int(row['L'])}"
+    return label if row["networks"] == "shared" else f"{label} ({row['networks']})"
+
+
+def figure_cells(metrics: pd.DataFrame, figure: str) -> pd.DataFrame:
+    """Long form of one figure: one row per (block, dataset, parameter value, metric), ``ours`` in percent."""
+    method, parameter = FIGURES[figure]
+    rows = metrics[metrics["method"] == method] if len(metrics) else metrics
+    cells = []
+    for _, row in rows.iterrows():
+        for metric in METRICS:
+            cells.append({"figure": figure, "block": block_label(figure, row), "dataset": row["dataset"],
+                          "parameter": parameter, "value": int(row[parameter]), "metric": metric,
+                          "ours": round(100 * float(row[metric]), 2), "space": row["space"]})
+    return pd.DataFrame(cells, columns=[*CELL_COLUMNS, "ours", "space"])
+
+
+def wide(cells: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
+    """The report's layout: one row per (block, metric), one column per (dataset, parameter value)."""
+    if cells.empty:
+        return pd.DataFrame(columns=["block", "metric"])
+    order = {d: i for i, d in enumerate(datasets)}
+    columns = sorted({(d, p, v) for d, p, v in zip(cells.dataset, cells.parameter, cells.value)},
+                     key=lambda c: (order.get(c[0], len(order)), c[2]))
+    blocks = list(dict.fromkeys(sorted(cells.block, key=_block_order)))
+    table = []
+    for block in blocks:
+        for metric, label in METRICS.items():
+            line = {"block": block, "metric": label}
+            subset = cells[(cells.block == block) & (cells.metric == metric)]
+            values = {(d, p, v): o for d, p, v, o in zip(subset.dataset, subset.parameter, subset.value, subset.ours)}
+            for column in columns:
+                line[f"{column[0]} {column[1]}={column[2]}"] = values.get(column)
+            table.append(line)
+    return pd.DataFrame(table)
+
+
+def _block_order(block: str):
+    kind = 0 if block.startswith("Embedding") else 1 if block.startswith("PCA") else 2
+    digits = "".join(ch for ch in block.split("(")[0] if ch.isdigit())
+    return kind, -int(digits) if kind < 2 and digits else int(digits or 0), block
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A GitHub Markdown table; empty cells stay empty, numbers keep two decimals."""
+    def text(value):
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            return ""
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in table.columns) + " |"
+    body = ["| " + " | ".join(text(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def vs_report(cells: pd.DataFrame) -> pd.DataFrame:
+    """Every report number beside ours and the difference (ours - report); a cell we did not run stays empty."""
+    report = report_numbers()
+    ours = cells[CELL_COLUMNS + ["ours"]] if len(cells) else pd.DataFrame(columns=CELL_COLUMNS + ["ours"])
+    merged = report.merge(ours, on=CELL_COLUMNS, how="left", validate="one_to_one")
+    merged["delta"] = (merged["ours"] - merged["report"]).round(2)
+    return merged[[*CELL_COLUMNS, "report", "ours", "delta"]]
+
+
+def summary(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
+    """Per dataset: the exact baseline first, then each method's best configuration by mAP."""
+    columns = ["dataset", "method", "space", "params", "precision_at_10", "precision_at_50", "mAP", "recall_at_10",
+               "recall_at_50", "candidates_fraction", "build_seconds", "latency_p50_ms"]
+    rows = []
+    for dataset in datasets if len(metrics) else []:
+        subset = metrics[metrics["dataset"] == dataset]
+        exact = subset[subset["method"] == "exact"].sort_values("mAP", ascending=False)
+        rows += [exact.iloc[0]] if len(exact) else []
+        for method in ("kmeans", "hyperplane", "neural"):
+            found = subset[subset["method"] == method]
+            if len(found):
+                rows.append(found.sort_values(["mAP", "params"], ascending=[False, True]).iloc[0])
+    return pd.DataFrame(rows, columns=metrics.columns)[columns].reset_index(drop=True) if rows else pd.DataFrame(
+        columns=columns)
+
+
+def loss_table(paths: list[str | Path], datasets: list[str]) -> pd.DataFrame:
+    """Figure 3's loss per epoch: each term unweighted and weighted, and the total, per dataset (and network)."""
+    frames = []
+    for dataset, path in zip(datasets, paths):
+        frame = pd.read_csv(path)
+        frame.insert(0, "dataset", dataset)
+        frames.append(frame)
+    columns = ["dataset", "network", "epoch", "balance", "fence", "supervision", "balance_weighted",
+               "fence_weighted", "supervision_weighted", "total"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
