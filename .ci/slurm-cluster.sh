@@ -3,8 +3,8 @@
 #   .ci/slurm-cluster.sh start   install Debian's Slurm, munge and MariaDB if missing; start munged, mariadbd,
 #                                slurmdbd (accounting), slurmctld and slurmd with one scheduling-only GPU
 #   .ci/slurm-cluster.sh stop    stop every daemon this script started, by its pid file
-# Everything lives under $LSHBENCH_SLURM_DIR (default /tmp/lshbench-slurm); clients use $DIR/slurm.conf through
-# SLURM_CONF. If the cluster cannot be brought up, the reason is written to $DIR/error and the script exits 1:
+# State, logs and pid files live under $LSHBENCH_SLURM_DIR (default /tmp/lshbench-slurm); the configuration goes to
+# /etc/slurm (job steps started by srun inside a job read it from there), with copies in $DIR. If the cluster cannot be brought up, the reason is written to $DIR/error and the script exits 1:
 # the Slurm test then fails with that reason (it is never skipped in CI).
 set -uo pipefail
 DIR=${LSHBENCH_SLURM_DIR:-/tmp/lshbench-slurm}
@@ -92,6 +92,7 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=6819
 AccountingStorageTRES=gres/gpu
+AccountingStoreFlags=job_comment
 JobAcctGatherType=jobacct_gather/none
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$memory Gres=gpu:1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
@@ -100,14 +101,17 @@ EOF
 AutoDetect=off
 NodeName=$HOST Name=gpu File=/dev/null
 EOF
-  export SLURM_CONF=$DIR/slurm.conf
+  mkdir -p /etc/slurm
+  for file in slurm.conf gres.conf slurmdbd.conf; do install -m "$([ $file = slurmdbd.conf ] && echo 600 || echo 644)" \
+    "$DIR/$file" /etc/slurm/$file; done
+  export SLURM_CONF=/etc/slurm/slurm.conf
   /usr/sbin/slurmdbd || fail "slurmdbd did not start: $(tail -3 "$DIR/log/slurmdbd.log")"  # reads slurmdbd.conf beside $SLURM_CONF
   wait_for 60 "slurmdbd" sacctmgr -i list cluster
   sacctmgr -i add cluster lshbench >/dev/null 2>&1 || true
-  /usr/sbin/slurmctld -f "$DIR/slurm.conf" || fail "slurmctld did not start: $(tail -3 "$DIR/log/slurmctld.log")"
-  /usr/sbin/slurmd -f "$DIR/slurm.conf" || fail "slurmd did not start: $(tail -3 "$DIR/log/slurmd.log")"
+  /usr/sbin/slurmctld || fail "slurmctld did not start: $(tail -3 "$DIR/log/slurmctld.log")"
+  /usr/sbin/slurmd || fail "slurmd did not start: $(tail -3 "$DIR/log/slurmd.log")"
   wait_for 60 "the node" bash -c "sinfo -h -N -o %t | grep -qE '^idle'"
-  echo "slurm-cluster: up; export SLURM_CONF=$DIR/slurm.conf" >&2
+  echo "slurm-cluster: up (configuration in /etc/slurm)" >&2
 }
 
 stop() {

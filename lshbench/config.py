@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .embed import FEATURE_DIMS, weights_kind
@@ -59,11 +60,13 @@ def check(config: dict) -> None:
 
 
 def format_params(params: dict) -> str:
-    """{'H': 8, 'L': 6, 'center': False} -> 'H=8,L=6,center=false': the folder name of one configuration."""
+    """{'H': 8, 'L': 6, 'center': False} -> 'H=8_L=6_center=false': the folder name of one configuration.
+
+    No commas: Snakemake passes a cluster job its wildcards as a comma-separated list (--target-jobs)."""
     def text(value):
         return str(value).lower() if isinstance(value, bool) else str(value)
 
-    return ",".join(f"{key}={text(value)}" for key, value in params.items()) or "all"
+    return "_".join(f"{key}={text(value)}" for key, value in params.items()) or "all"
 
 
 def parse_params(text: str) -> dict:
@@ -71,7 +74,7 @@ def parse_params(text: str) -> dict:
     if text == "all":
         return {}
     out = {}
-    for pair in text.split(","):
+    for pair in re.split(r"_(?=[A-Za-z]\w*=)", text):  # '_' before the next 'key=' (values may hold '_')
         key, _, value = pair.partition("=")
         if value in ("true", "false"):
             out[key] = value == "true"

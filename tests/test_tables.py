@@ -40,8 +40,8 @@ def test_report_numbers_are_all_there():
 
 def test_figure1_layout_and_vs_report():
     metrics = pd.DataFrame([
-        metrics_row(K=10, probes=1, params="K=10,probes=1", precision_at_10=0.7512345),
-        metrics_row(K=20, probes=1, params="K=20,probes=1"),
+        metrics_row(K=10, probes=1, params="K=10_probes=1", precision_at_10=0.7512345),
+        metrics_row(K=20, probes=1, params="K=20_probes=1"),
         metrics_row(K=10, probes=1, space="resnet18-pca248", dim=248),
         metrics_row(dataset="cifar100", K=100, probes=1),
         metrics_row(method="exact", params="all"),
@@ -64,14 +64,14 @@ def test_figure1_layout_and_vs_report():
 
 def test_summary_puts_exact_first_and_picks_best_map():
     metrics = pd.DataFrame([
-        metrics_row(K=10, probes=1, params="K=10,probes=1", mAP=0.4),
-        metrics_row(K=20, probes=1, params="K=20,probes=1", mAP=0.6),
+        metrics_row(K=10, probes=1, params="K=10_probes=1", mAP=0.4),
+        metrics_row(K=20, probes=1, params="K=20_probes=1", mAP=0.6),
         metrics_row(method="exact", params="all", mAP=0.35),
-        metrics_row(method="hyperplane", H=8, L=3, center=False, params="H=8,L=3,center=false", mAP=0.5),
+        metrics_row(method="hyperplane", H=8, L=3, center=False, params="H=8_L=3_center=false", mAP=0.5),
     ])
     table = summary(metrics, ["cifar10"])
     assert list(table.method) == ["exact", "kmeans", "hyperplane"]
-    assert table.params[1] == "K=20,probes=1"
+    assert table.params[1] == "K=20_probes=1"
 
 
 @pytest.mark.parametrize("figure,row,label", [

@@ -20,9 +20,9 @@ CONFIG = {
     "evaluation": {"threads": 1, "latency_queries": 20},
 }
 CONFIGURATIONS = {
-    ("small", "kmeans", "K=5,probes=1"), ("small", "kmeans", "K=10,probes=1"),
-    ("small-pca16", "kmeans", "K=5,probes=1"), ("small-pca16", "kmeans", "K=10,probes=1"),
-    ("small", "hyperplane", "H=4,L=2,center=true"), ("small", "neural", "H=32,J=4,L=8,networks=shared"),
+    ("small", "kmeans", "K=5_probes=1"), ("small", "kmeans", "K=10_probes=1"),
+    ("small-pca16", "kmeans", "K=5_probes=1"), ("small-pca16", "kmeans", "K=10_probes=1"),
+    ("small", "hyperplane", "H=4_L=2_center=true"), ("small", "neural", "H=32_J=4_L=8_networks=shared"),
     ("small", "exact", "all"), ("small-pca16", "exact", "all"),
 }
 
@@ -48,9 +48,9 @@ def test_one_metrics_file_per_configuration(workdir):
         assert row.build_seconds >= 0 and row.latency_p50_ms > 0 and row.latency_queries == 20
     exact = combined[(combined.method == "exact") & (combined.space == "small")].iloc[0]
     assert exact.recall_at_10 == 1.0 and exact.candidates_fraction == 1.0
-    kmeans = combined[(combined.params == "K=10,probes=1") & (combined.space == "small")].iloc[0]
+    kmeans = combined[(combined.params == "K=10_probes=1") & (combined.space == "small")].iloc[0]
     assert kmeans.candidates_fraction < 0.5 and kmeans.K == 10
-    losses = pd.read_csv(workdir / "results" / "digits" / "train" / "small" / "neural" / "H=32,networks=shared"
+    losses = pd.read_csv(workdir / "results" / "digits" / "train" / "small" / "neural" / "H=32_networks=shared"
                          / "losses.csv")
     assert list(losses.epoch) == [1, 2] and {"balance", "fence", "supervision", "total"} <= set(losses.columns)
 
@@ -67,10 +67,10 @@ def test_grid_change_runs_only_new_configurations(workdir):
                 "evaluate"}
     jobs = {(rule, w.get("space"), w.get("params")) for rule, w in planned if rule in upstream}
     assert jobs == {
-        ("build_index", "small", "K=20,probes=1"), ("evaluate", "small", "K=20,probes=1"),
-        ("build_index", "small-pca16", "K=20,probes=1"), ("evaluate", "small-pca16", "K=20,probes=1"),
-        ("build_neural", "small", "H=32,J=6,L=8,networks=shared"),
-        ("evaluate", "small", "H=32,J=6,L=8,networks=shared"),
+        ("build_index", "small", "K=20_probes=1"), ("evaluate", "small", "K=20_probes=1"),
+        ("build_index", "small-pca16", "K=20_probes=1"), ("evaluate", "small-pca16", "K=20_probes=1"),
+        ("build_neural", "small", "H=32_J=6_L=8_networks=shared"),
+        ("evaluate", "small", "H=32_J=6_L=8_networks=shared"),
     }
     downstream = {rule for rule, _ in planned if rule not in upstream}
     assert downstream == {"collect_metrics", "figure1", "figure4", "vs_report", "summary", "plot_method",
@@ -92,7 +92,7 @@ def test_tables_and_plots_come_from_the_metrics_files(workdir):
     figure1 = pd.read_csv(tables / "figure1_kmeans.csv")
     assert list(figure1.columns) == ["block", "metric", "digits K=5", "digits K=10"]
     assert list(figure1.block) == ["Embedding: 512"] * 3 + ["PCA: 16"] * 3
-    row = pd.read_csv(workdir / "results" / "digits" / "metrics" / "small" / "kmeans" / "K=10,probes=1" / "metrics.csv")
+    row = pd.read_csv(workdir / "results" / "digits" / "metrics" / "small" / "kmeans" / "K=10_probes=1" / "metrics.csv")
     assert figure1.loc[0, "digits K=10"] == round(100 * row.precision_at_10[0], 2)
     assert list(pd.read_csv(tables / "figure2_hyperplane.csv").block.unique()) == ["#Hashtables = 2 (centred)"]
     assert list(pd.read_csv(tables / "figure4_neural.csv").columns) == ["block", "metric", "digits J=4"]
@@ -112,7 +112,7 @@ def test_one_changed_metrics_file_changes_one_cell(workdir):
     config = workdir / "test-config.yaml"
     assert "Nothing to be done" in snakemake(workdir, config, "-n").output  # aggregates do not re-run by themselves
     before = pd.read_csv(workdir / "results" / "tables" / "figure1_kmeans.csv")
-    path = workdir / "results" / "digits" / "metrics" / "small-pca16" / "kmeans" / "K=5,probes=1" / "metrics.csv"
+    path = workdir / "results" / "digits" / "metrics" / "small-pca16" / "kmeans" / "K=5_probes=1" / "metrics.csv"
     row = pd.read_csv(path)
     row.loc[0, "mAP"] = 0.123456
     row.to_csv(path, index=False)
