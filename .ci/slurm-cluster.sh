@@ -27,6 +27,7 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 }
 
 start() {
+  stop  # daemons left by an earlier start
   rm -rf "$DIR"
   mkdir -p "$DIR"/{state,spool,log,mysql-run,munge-run}
   rm -f "$DIR/error"

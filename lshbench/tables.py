@@ -120,8 +120,12 @@ def summary(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
             found = subset[subset["method"] == method]
             if len(found):
                 rows.append(found.sort_values(["mAP", "params"], ascending=[False, True]).iloc[0])
-    return pd.DataFrame(rows, columns=metrics.columns)[columns].reset_index(drop=True) if rows else pd.DataFrame(
+    table = pd.DataFrame(rows, columns=metrics.columns)[columns].reset_index(drop=True) if rows else pd.DataFrame(
         columns=columns)
+    for column in ("precision_at_10", "precision_at_50", "mAP", "recall_at_10", "recall_at_50"):
+        table[column] = (100 * table[column].astype(float)).round(2)  # percent, as the figures
+    table["candidates_fraction"] = (100 * table["candidates_fraction"].astype(float)).round(3)
+    return table.rename(columns={"candidates_fraction": "candidates_percent"})
 
 
 def loss_table(paths: list[str | Path], datasets: list[str]) -> pd.DataFrame:

@@ -102,6 +102,12 @@ def neural_training_input(wildcards):
     return f"results/{wildcards.dataset}/train/{wildcards.space}/neural/{NEURAL_TRAINING}/networks.npz"
 
 
+def library(module):
+    """A module of the lshbench package, as an input: editing it re-runs the cheap jobs built on it (tables, plots).
+    Snakemake tracks only a script's own file as its code."""
+    return os.path.join(workflow.basedir, "lshbench", module)
+
+
 def method_metrics(*methods):
     """metrics.csv of every configuration of these methods, plus the exact baselines of their spaces."""
     return [

@@ -13,6 +13,7 @@ localrules:
 rule figure1:
     input:
         metrics=method_metrics("kmeans"),
+        code=library("tables.py"),
     output:
         csv=report(
             "results/tables/figure1_kmeans.csv",
@@ -35,6 +36,7 @@ rule figure1:
 rule figure2:
     input:
         metrics=method_metrics("hyperplane"),
+        code=library("tables.py"),
     output:
         csv=report(
             "results/tables/figure2_hyperplane.csv",
@@ -57,6 +59,8 @@ rule figure2:
 rule figure3:
     input:
         losses=neural_losses(),
+        code=library("tables.py"),
+        plot_code=library("plots.py"),
     output:
         csv=report(
             "results/tables/figure3_neural_loss.csv",
@@ -84,6 +88,7 @@ rule figure3:
 rule figure4:
     input:
         metrics=method_metrics("neural"),
+        code=library("tables.py"),
     output:
         csv=report(
             "results/tables/figure4_neural.csv",
@@ -106,6 +111,7 @@ rule figure4:
 rule vs_report:
     input:
         metrics=method_metrics("kmeans", "hyperplane", "neural"),
+        code=library("tables.py"),
     output:
         csv=report(
             "results/tables/vs_report.csv",
@@ -128,6 +134,7 @@ rule vs_report:
 rule summary:
     input:
         metrics=metrics_targets(),
+        code=library("tables.py"),
     output:
         csv=report(
             "results/tables/summary.csv",
@@ -150,6 +157,7 @@ rule summary:
 rule plot_method:
     input:
         metrics=dataset_method_metrics,
+        code=library("plots.py"),
     output:
         report(
             "results/plots/{dataset}_{method}.png",
@@ -171,6 +179,7 @@ rule plot_method:
 rule plot_tradeoff:
     input:
         metrics=dataset_metrics,
+        code=library("plots.py"),
     output:
         report(
             "results/plots/{dataset}_tradeoff.png",
