@@ -1,11 +1,23 @@
-"""Checks on a config that JSON Schema cannot express, and the names derived from it (embedding spaces)."""
+"""Checks on a config that JSON Schema cannot express, and the names derived from it (embedding spaces).
+
+Imported when Snakemake parses the workflow, so it imports no torch: parsing stays fast (every cluster job re-parses)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from .embed import FEATURE_DIMS, weights_kind
+ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
+
+
+def weights_kind(weights: str) -> str:
+    """'random' for none, 'named' for a torchvision weights name (IMAGENET1K_V1, DEFAULT, ...), else 'file'."""
+    if weights.lower() == "none":
+        return "random"
+    if weights.replace("_", "").isalnum() and weights.upper() == weights:
+        return "named"
+    return "file"
 
 
 class ConfigError(ValueError):

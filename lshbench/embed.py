@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__
+from .config import ARCHS, FEATURE_DIMS, weights_kind  # noqa: F401 (re-exported)
 from .datasets import ImageSplit
 from .io import EmbeddingWriter
 
@@ -23,8 +24,6 @@ log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
-FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
 
 
 class WeightsUnavailable(RuntimeError):
@@ -38,15 +37,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device '{device}' was asked for but this job sees no CUDA device; use device: auto or cpu")
     return resolved
-
-
-def weights_kind(weights: str) -> str:
-    """'random' for none, 'named' for a torchvision weights name (IMAGENET1K_V1, DEFAULT, ...), else 'file'."""
-    if weights.lower() == "none":
-        return "random"
-    if weights.replace("_", "").isalnum() and weights.upper() == weights:
-        return "named"
-    return "file"
 
 
 def torchvision_weights(arch: str, name: str):

@@ -5,13 +5,14 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from lshbench.config import (
+    ARCHS,
     ConfigError,
     check,
     neural_training_params,
     pca_space_names,
     plan,
+    weights_kind,
 )
-from lshbench.embed import ARCHS, weights_kind
 
 validate(config, "../schemas/config.schema.yaml")
 try:
