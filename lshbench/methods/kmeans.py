@@ -160,12 +160,11 @@ class KMeans(Index):
         starts = self.offsets[clusters.reshape(-1)]
         lengths = self.offsets[clusters.reshape(-1) + 1] - starts
         owner, ids = gather_ranges(starts, lengths, self.members)
-        rows = owner // self.probes
         if self.probes == 1:  # one cluster per query: already grouped by query and ascending
             offsets = torch.zeros(len(q) + 1, dtype=torch.int64, device=self.device)
             offsets[1:] = torch.cumsum(lengths, 0)
             return Candidates(offsets, ids, len(q), self.n_gallery)
-        return from_pairs(rows, ids, len(q), self.n_gallery)
+        return from_pairs(owner // self.probes, ids, len(q), self.n_gallery)
 
     def arrays(self):
         return {"centroids": self.centroids, "assignments": self.assignment}
