@@ -22,7 +22,7 @@ import torch
 
 from lshbench.evaluate import Evaluator, exact_top_k
 from lshbench.methods import Exact, HyperplaneLSH, KMeans, NeuralLSH
-from lshbench.methods.kmeans import assign, kmeans_plus_plus
+from lshbench.methods.kmeans import kmeans_plus_plus
 from lshbench.methods.neural import train_network
 
 

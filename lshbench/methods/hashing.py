@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..candidates import Candidates, from_pairs, gather_ranges
+from .base import Index
 
 WORD_BITS = 63
 
@@ -168,3 +169,23 @@ class HashTables:
         sizes = [o[1:] - o[:-1] for o in self.offsets]
         return {"buckets_per_table": [len(k) for k in self.keys],
                 "largest_bucket_per_table": [int(s.max()) for s in sizes]}
+
+
+class HashingIndex(Index):
+    """An index whose buckets are L hash tables of codes (hyperplane and neural LSH): subclasses give ``codes``."""
+
+    L: int
+    tables: HashTables
+
+    def codes(self, x: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def candidates(self, queries: torch.Tensor) -> Candidates:
+        return self.tables.lookup(self.codes(self._check_queries(queries)))
+
+    def load_tables(self, arrays: dict[str, torch.Tensor]) -> None:
+        self.n_gallery = int(arrays["table00_members"].numel())
+        self.tables = HashTables.from_arrays(arrays, self.L, self.n_gallery)
+
+    def info(self):
+        return self.tables.stats()

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import torch
 
-from ..candidates import Candidates
-from .base import Index, ParameterError
-from .hashing import HashTables
+from .base import ParameterError
+from .hashing import HashingIndex, HashTables
 
 
-class HyperplaneLSH(Index):
+class HyperplaneLSH(HashingIndex):
     method = "hyperplane"
 
     def __init__(self, H: int, L: int, *, center: bool = False, seed: int = 0, device: str | torch.device = "cpu"):
@@ -38,16 +37,9 @@ class HyperplaneLSH(Index):
         self.tables = HashTables.build(self.codes(x))
         return self
 
-    def candidates(self, queries: torch.Tensor) -> Candidates:
-        return self.tables.lookup(self.codes(self._check_queries(queries)))
-
     def arrays(self):
         return {"hyperplanes": self.hyperplanes, "mean": self.mean, **self.tables.arrays()}
 
     def load_arrays(self, arrays):
         self.hyperplanes, self.mean = arrays["hyperplanes"].float(), arrays["mean"].float()
-        self.n_gallery = int(arrays["table00_members"].numel())
-        self.tables = HashTables.from_arrays(arrays, self.L, self.n_gallery)
-
-    def info(self):
-        return self.tables.stats()
+        self.load_tables(arrays)

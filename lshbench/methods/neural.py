@@ -18,9 +18,8 @@ import time
 
 import torch
 
-from ..candidates import Candidates
-from .base import Index, ParameterError
-from .hashing import HashTables
+from .base import ParameterError
+from .hashing import HashingIndex, HashTables
 
 
 def loss_terms(outputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -113,7 +112,7 @@ def networks_from_arrays(arrays: dict[str, torch.Tensor], device: str | torch.de
     return networks
 
 
-class NeuralLSH(Index):
+class NeuralLSH(HashingIndex):
     method = "neural"
 
     def __init__(self, networks: list[CompressionNet], J: int, L: int = 8, *, seed: int = 0,
@@ -143,17 +142,10 @@ class NeuralLSH(Index):
         self.tables = HashTables.build(self.codes(gallery))
         return self
 
-    def candidates(self, queries: torch.Tensor) -> Candidates:
-        return self.tables.lookup(self.codes(self._check_queries(queries)))
-
     def arrays(self):
         return {"bits": self.bits, **network_arrays(self.networks), **self.tables.arrays()}
 
     def load_arrays(self, arrays):
         self.bits = arrays["bits"].to(self.device)
         self.networks = networks_from_arrays(arrays, self.device)
-        self.n_gallery = int(arrays["table00_members"].numel())
-        self.tables = HashTables.from_arrays(arrays, self.L, self.n_gallery)
-
-    def info(self):
-        return self.tables.stats()
+        self.load_tables(arrays)

@@ -1,5 +1,7 @@
 """Write one of the report's tables (CSV and Markdown) from metrics.csv / losses.csv files alone."""
 
+import pandas as pd
+
 from lshbench import workflow
 from lshbench.io import atomic_path
 from lshbench.plots import loss_plot
@@ -28,8 +30,6 @@ def main(sm):
         write(wide(figure_cells(metrics, figure), sm.params.datasets), sm)
     elif figure == "vs_report":
         cells = [figure_cells(metrics, f) for f in FIGURES]
-        import pandas as pd
-
         write(vs_report(pd.concat(cells, ignore_index=True)), sm)
     else:
         write(summary(metrics, sm.params.datasets), sm)
