@@ -20,6 +20,9 @@ from lshbench.datasets import ImageSplit
 from lshbench.embed import build_model, embed_split, resolve_device
 
 
+PRECISION = {"cuda": "bf16", "cpu": "fp32"}  # what the bare rate uses: bf16 autocast on CUDA only
+
+
 @torch.inference_mode()
 def bare_rate(model, device, batch_size, image_size, batches):
     model = model.to(device, memory_format=torch.channels_last)
@@ -40,10 +43,10 @@ def stage_rate(model, device, batch_size, image_size, batches, folder):
     split = ImageSplit("bench", "gallery", np.arange(n), np.zeros(n, dtype=np.int32), images=images)
     warm = ImageSplit("bench", "gallery", np.arange(batch_size), np.zeros(batch_size, np.int32), images=images[:batch_size])
     embed_split(warm, model, folder / "warm.parquet", image_size=image_size, batch_size=batch_size, device=device,
-                progress=False)
+                precision=PRECISION[torch.device(device).type], progress=False)
     start = time.perf_counter()
     embed_split(split, model, folder / "stage.parquet", image_size=image_size, batch_size=batch_size, device=device,
-                progress=False)
+                precision=PRECISION[torch.device(device).type], progress=False)
     return n / (time.perf_counter() - start)
 
 

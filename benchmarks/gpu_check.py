@@ -48,10 +48,12 @@ def main():
                     split = open_split(settings(dataset), folder, split_name, image_size=size)
                     model = build_model(arch, seed=0)
                     out = folder / f"{dataset}-{arch}-{size}-{split_name}.parquet"
-                    embed_split(split, model, out, image_size=size, batch_size=batch, device=device, progress=False)
+                    embed_split(split, model, out, image_size=size, batch_size=batch, device=device, precision="bf16",
+                                progress=False)
                     sync()
                     start = time.perf_counter()
-                    embed_split(split, model, out, image_size=size, batch_size=batch, device=device, progress=False)
+                    embed_split(split, model, out, image_size=size, batch_size=batch, device=device, precision="bf16",
+                                progress=False)
                     sync()
                     stage = len(split) / (time.perf_counter() - start)
                     bare = bare_rate(model, device, batch, size, max(2, len(split) // batch))

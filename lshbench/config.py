@@ -52,6 +52,7 @@ def check(config: dict) -> None:
             raise ConfigError(f"{where}.path: {dataset['path']} is not a directory of class sub-folders")
         if dataset.get("query_path") and not Path(dataset["query_path"]).is_dir():
             raise ConfigError(f"{where}.query_path: {dataset['query_path']} is not a directory of class sub-folders")
+        check_separate_splits(dataset, where)
     seen = set()
     for i, model in enumerate(config["models"]):
         where = f"models[{i}] ('{model['name']}')"
@@ -69,6 +70,18 @@ def check(config: dict) -> None:
             if d > full:
                 raise ConfigError(f"{where}.pca.dims: {d} exceeds the {model['arch']} embedding size {full}")
     check_methods(config)
+
+
+def check_separate_splits(dataset: dict, where: str) -> None:
+    """The queries must not be the gallery: each query would find itself at rank 1."""
+    if dataset["source"] == "huggingface" and dataset.get("gallery_split", "train") == dataset.get("query_split", "test"):
+        raise ConfigError(f"{where}.query_split: '{dataset['query_split']}' is also the gallery_split; the queries would "
+                          f"find themselves at rank 1. Use another split (ImageNet: validation)")
+    if (dataset["source"] == "imagefolder" and dataset.get("query_path")
+            and Path(dataset["query_path"]).resolve() == Path(dataset["path"]).resolve()):
+        raise ConfigError(f"{where}.query_path: {dataset['query_path']} is the gallery's path; the queries would find "
+                          f"themselves at rank 1. Give a separate folder, or leave query_path out to draw the queries "
+                          f"from path (query_fraction)")
 
 
 def format_params(params: dict) -> str:
@@ -106,9 +119,32 @@ def spaces(config: dict) -> list[str]:
     return [name for model in config["models"] for name in [model["name"], *pca_space_names(model)]]
 
 
-def neural_training_params(config: dict) -> str:
-    neural = config["methods"]["neural"]
-    return format_params({"H": neural["H"], "networks": neural["networks"]})
+# The report's neural LSH settings (Figure 3 and its text); a configuration that departs from them says so in its
+# Figure 4 block label. ``standardize`` is ours: the report is silent, so its literal reading is false.
+REPORT_NEURAL = {"H": 800, "L": 8, "networks": "shared", "standardize": False, "epochs": 20, "lr": 0.001,
+                 "batch": 256, "alpha": 0.3, "beta": 0.3, "gamma": 0.4}
+
+
+def neural_training(neural: dict, standardize: bool) -> dict:
+    """Every setting that changes a trained network, in folder order (``batch`` is methods.neural.batch_size)."""
+    return {"H": neural["H"], "L": neural["L"], "networks": neural["networks"], "standardize": standardize,
+            "epochs": neural["epochs"], "lr": neural["lr"], "batch": neural["batch_size"], "alpha": neural["alpha"],
+            "beta": neural["beta"], "gamma": neural["gamma"]}
+
+
+def neural_training_folder(params: str) -> str:
+    """A neural configuration's folder name without J: the folder of the training it uses (shared by every J)."""
+    return format_params({k: v for k, v in parse_params(params).items() if k != "J"})
+
+
+def kmeans_settings(config: dict, dataset: dict) -> dict:
+    """The k-means settings of one dataset (its grid's algorithm overrides methods.kmeans.algorithm)."""
+    kmeans = config["methods"]["kmeans"]
+    algorithm = ((dataset.get("grids") or {}).get("kmeans") or {}).get("algorithm", kmeans["algorithm"])
+    keys = ["max_iter", "tol", "init_sample"]
+    if algorithm == "minibatch":
+        keys += ["batch_size", "max_no_improvement", "reassignment_ratio"]
+    return {"algorithm": algorithm, **{k: kmeans[k] for k in keys}}
 
 
 def plan(config: dict) -> list[tuple[str, str, str, str]]:
@@ -135,9 +171,11 @@ def plan(config: dict) -> list[tuple[str, str, str, str]]:
         if "neural" in grids:
             neural = methods["neural"]
             for space in neural["spaces"]:
-                for J in grids["neural"]["J"]:
-                    params = format_params({"H": neural["H"], "J": J, "L": neural["L"], "networks": neural["networks"]})
-                    rows.append((dataset["name"], space, "neural", params))
+                for standardize in neural["standardize"]:
+                    training = neural_training(neural, standardize)
+                    for J in grids["neural"]["J"]:
+                        params = format_params({"H": training["H"], "J": J, **training})
+                        rows.append((dataset["name"], space, "neural", params))
             used.append(neural["spaces"])
         if methods["exact"]["enabled"]:
             for space in dict.fromkeys(s for group in used for s in group):

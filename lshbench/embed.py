@@ -22,6 +22,7 @@ from .io import EmbeddingWriter
 
 log = logging.getLogger(__name__)
 
+PRECISIONS = ("fp32", "bf16")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -154,17 +155,27 @@ def embed_split(
     batch_size: int = 256,
     device: torch.device | str = "cpu",
     num_workers: int = 0,
+    precision: str = "fp32",
     metadata: dict | None = None,
     progress: bool = True,
 ) -> dict:
-    """Embed every image of ``split`` and write the Parquet file; returns the metadata written (with timings)."""
+    """Embed every image of ``split`` and write the Parquet file; returns the metadata written (with timings).
+
+    ``precision``: fp32 (the reproduction: TF32 is switched off on CUDA, so convolutions and products are true
+    float32) or bf16 (autocast: about twice the speed on GPUs, features rounded)."""
     from tqdm import tqdm
 
     device = torch.device(device)
     model = model.to(device, memory_format=torch.channels_last).eval()
     preprocess = Preprocess(image_size).to(device)
-    dim = model(preprocess(torch.zeros(1, image_size, image_size, 3, dtype=torch.uint8, device=device))).shape[1]
+    if precision not in PRECISIONS:
+        raise ValueError(f"embedding precision must be one of {PRECISIONS}, not {precision!r}")
     cuda = device.type == "cuda"
+    bf16 = precision == "bf16"
+    if cuda:
+        torch.backends.cudnn.allow_tf32 = bf16
+        torch.backends.cuda.matmul.allow_tf32 = bf16
+    dim = model(preprocess(torch.zeros(1, image_size, image_size, 3, dtype=torch.uint8, device=device))).shape[1]
     meta = {
         **(metadata or {}),
         "dataset": split.dataset,
@@ -173,7 +184,8 @@ def embed_split(
         "dim": int(dim),
         "rows": len(split),
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if cuda else ""),
-        "autocast": "bfloat16" if cuda else "none",
+        "precision": precision,
+        "autocast": "bfloat16" if bf16 else "none",
         "class_names": split.class_names,
         "versions": library_versions(),
     }
@@ -183,7 +195,7 @@ def embed_split(
         bar = tqdm(total=len(split), unit="img", desc=f"{split.dataset}/{split.split}", disable=not progress)
         for batch in _batches(split, batch_size, num_workers, pin=cuda):
             batch = batch.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 features = model(preprocess(batch))
             vectors = features.float().cpu().numpy()
             n = len(vectors)

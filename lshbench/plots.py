@@ -23,7 +23,7 @@ def _series(rows: pd.DataFrame, method: str):
     elif method == "hyperplane":
         keys = ["space", "L", "center"]
     else:
-        keys = ["space", "L", "networks"]
+        keys = ["space", "L", "networks", "standardize"]
     for values, group in rows.groupby(keys, sort=True):
         label = ", ".join(f"{k}={v}" for k, v in zip(keys, values) if k != "space" or rows["space"].nunique() > 1)
         yield label or values[0], group.sort_values(PARAMETER[method])
@@ -51,15 +51,23 @@ def method_plot(metrics: pd.DataFrame, dataset: str, method: str, path: str | os
     plt.close(figure)
 
 
+EXACT_MARKERS = ("*", "P", "X", "D", "s", "^")
+
+
 def tradeoff_plot(metrics: pd.DataFrame, dataset: str, path: str | os.PathLike) -> None:
-    """mAP and recall@10 against the share of the gallery scanned: every method and configuration, exact marked."""
+    """recall@10 and mAP_all against the share of the gallery scanned: every method and configuration, and exact
+    search once per space (labelled with it). mAP_all, not mAP: mAP rises as buckets shrink."""
     rows = metrics[metrics["dataset"] == dataset]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    for axis, (metric, title) in zip(axes, (("mAP", "mAP (%)"), ("recall_at_10", "recall@10 vs exact top 10 (%)"))):
-        for method, group in rows.groupby("method"):
-            marker = "*" if method == "exact" else "o"
-            axis.scatter(100 * group["candidates_fraction"], 100 * group[metric], label=method, marker=marker,
-                         s=140 if method == "exact" else 30, color=COLOURS.get(method), alpha=0.8)
+    panels = (("recall_at_10", "recall@10 vs exact top 10 (%)"), ("mAP_all", "mAP over all relevant (%)"))
+    for axis, (metric, title) in zip(axes, panels):
+        for method, group in rows[rows["method"] != "exact"].groupby("method"):
+            axis.scatter(100 * group["candidates_fraction"], 100 * group[metric], label=method, marker="o", s=30,
+                         color=COLOURS.get(method), alpha=0.8)
+        exact = rows[rows["method"] == "exact"].sort_values("space")
+        for marker, (_, row) in zip(EXACT_MARKERS * 4, exact.iterrows()):
+            axis.scatter([100 * row["candidates_fraction"]], [100 * row[metric]], label=f"exact ({row['space']})",
+                         marker=marker, s=140, color=COLOURS["exact"], alpha=0.8)
         axis.set_xscale("log")
         axis.set_xlabel("candidates scanned (% of the gallery)")
         axis.set_ylabel(title)
@@ -72,17 +80,20 @@ def tradeoff_plot(metrics: pd.DataFrame, dataset: str, path: str | os.PathLike) 
 
 def loss_plot(losses: pd.DataFrame, path: str | os.PathLike) -> None:
     """Figure 3's loss per epoch: one panel per dataset, one curve per weighted term and the total."""
-    datasets = list(dict.fromkeys(losses["dataset"])) or ["(no neural LSH run)"]
-    figure, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 3.8), constrained_layout=True,
+    keys = ["dataset", "space", "training"]
+    panels = list(dict.fromkeys(losses[keys].itertuples(index=False, name=None))) or [("(no neural LSH run)", "", "")]
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), constrained_layout=True,
                                 squeeze=False)
     names = {"balance_weighted": "alpha x bit balance", "fence_weighted": "beta x no sitting on the fence",
              "supervision_weighted": "gamma x weak supervision", "total": "total"}
-    for axis, dataset in zip(axes[0], datasets):
-        rows = losses[(losses["dataset"] == dataset) & (losses["network"] == 0)] if len(losses) else losses
+    for axis, (dataset, space, training) in zip(axes[0], panels):
+        rows = losses[(losses["dataset"] == dataset) & (losses["space"] == space) & (losses["training"] == training)
+                      & (losses["network"] == 0)] if len(losses) else losses
         for column, label in names.items():
             if len(rows):
                 axis.plot(rows["epoch"], rows[column], marker=".", label=label)
-        axis.set_title(dataset)
+        settings = "standardised inputs" if "standardize=true" in training else "raw inputs (the report)"
+        axis.set_title(f"{dataset} {space}: {settings}" if space else dataset, fontsize=9)
         axis.set_xlabel("epoch")
         axis.set_ylabel("loss (mean over batches)")
         axis.set_yscale("symlog")

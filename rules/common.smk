@@ -8,7 +8,8 @@ from lshbench.config import (
     ARCHS,
     ConfigError,
     check,
-    neural_training_params,
+    kmeans_settings,
+    neural_training_folder,
     pca_space_names,
     plan,
     weights_kind,
@@ -43,7 +44,7 @@ wildcard_constraints:
     arch="|".join(ARCHS),
     weights_name="[A-Z0-9_]+",
     space="[a-z][a-z0-9_]*(-pca(var)?[0-9.]+)?",
-    params="[A-Za-z0-9_=.,]+",
+    params="[A-Za-z0-9_=.-]+",
 
 
 def dataset_settings(wildcards):
@@ -84,12 +85,14 @@ def embedding_targets():
 
 
 PLAN = plan(config)
-NEURAL_TRAINING = neural_training_params(config)
 
 
-def kmeans_algorithm(wildcards):
-    grid = DATASETS[wildcards.dataset]["grids"].get("kmeans", {})
-    return grid.get("algorithm", config["methods"]["kmeans"]["algorithm"])
+def method_settings(wildcards):
+    """The config settings of this configuration's method (JSON; the grid values are in the folder name): only the
+    jobs of that method re-run when one changes."""
+    if wildcards.method == "kmeans":
+        return json.dumps(kmeans_settings(config, DATASETS[wildcards.dataset]))
+    return "{}"
 
 
 def metrics_targets():
@@ -100,7 +103,8 @@ def metrics_targets():
 
 
 def neural_training_input(wildcards):
-    return f"results/{wildcards.dataset}/train/{wildcards.space}/neural/{NEURAL_TRAINING}/networks.npz"
+    training = neural_training_folder(wildcards.params)
+    return f"results/{wildcards.dataset}/train/{wildcards.space}/neural/{training}/networks.npz"
 
 
 def library(module):
@@ -134,14 +138,18 @@ def dataset_method_metrics(wildcards):
     ]
 
 
-def neural_loss_datasets():
-    return list(dict.fromkeys((d, s) for d, s, m, _ in PLAN if m == "neural"))
+def neural_trainings():
+    """(dataset, space, training folder) of every neural LSH training the plan uses."""
+    return list(
+        dict.fromkeys(
+            (d, s, neural_training_folder(p)) for d, s, m, p in PLAN if m == "neural"
+        )
+    )
 
 
 def neural_losses():
     return [
-        f"results/{d}/train/{s}/neural/{NEURAL_TRAINING}/losses.csv"
-        for d, s in neural_loss_datasets()
+        f"results/{d}/train/{s}/neural/{t}/losses.csv" for d, s, t in neural_trainings()
     ]
 
 

@@ -24,6 +24,7 @@ rule embed:
         batch_size=config["embedding"]["batch_size"],
         num_workers=config["embedding"]["num_workers"],
         device=config["device"],
+        precision=config["embedding"]["precision"],
     script:
         "../workflow/scripts/embed.py"
 

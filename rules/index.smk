@@ -45,11 +45,7 @@ rule build_index:
     params:
         seed=config["seed"],
         device=config["device"],
-        algorithm=kmeans_algorithm,
-        max_iter=config["methods"]["kmeans"]["max_iter"],
-        tol=config["methods"]["kmeans"]["tol"],
-        batch_size=config["methods"]["kmeans"]["batch_size"],
-        init_sample=config["methods"]["kmeans"]["init_sample"],
+        settings=method_settings,
     script:
         "../workflow/scripts/build_index.py"
 
@@ -74,14 +70,6 @@ rule train_neural:
     params:
         seed=config["seed"],
         device=config["device"],
-        L=config["methods"]["neural"]["L"],
-        epochs=config["methods"]["neural"]["epochs"],
-        lr=config["methods"]["neural"]["lr"],
-        batch_size=config["methods"]["neural"]["batch_size"],
-        alpha=config["methods"]["neural"]["alpha"],
-        beta=config["methods"]["neural"]["beta"],
-        gamma=config["methods"]["neural"]["gamma"],
-        standardize=config["methods"]["neural"]["standardize"],
     script:
         "../workflow/scripts/train_neural.py"
 

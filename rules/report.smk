@@ -80,7 +80,7 @@ rule figure3:
     threads: 1
     params:
         figure="figure3_neural_loss",
-        datasets=neural_loss_datasets(),
+        trainings=neural_trainings(),
     script:
         "../workflow/scripts/tables.py"
 

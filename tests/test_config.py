@@ -37,7 +37,25 @@ BAD = {
     "query fraction of one": (lambda c: c["datasets"][0].update(query_fraction=1.0), ["query_fraction"]),
     "no datasets": (lambda c: c.update(datasets=[]), ["[] should be non-empty"]),
     "unknown model key": (lambda c: c["models"][0].update(image_sizes=64), ["'image_sizes' was unexpected"]),
+    "query split equal to the gallery split": (
+        lambda c: c["datasets"].append({"name": "inet", "source": "huggingface", "hf_id": "x/y",
+                                        "gallery_split": "train", "query_split": "train"}),
+        ["datasets[1] ('inet').query_split: 'train' is also the gallery_split", "rank 1"]),
+    "unknown embedding precision": (lambda c: c.update(embedding={"precision": "fp16"}),
+                                    ["'fp16' is not one of ['fp32', 'bf16']"]),
+    "standardize not a list": (lambda c: c.update(methods={"neural": {"standardize": True}}),
+                               ["True is not of type 'array'"]),
 }
+
+
+def test_imagefolder_query_path_equal_to_path_is_rejected(tmp_path):
+    folder = tmp_path / "images"
+    (folder / "a").mkdir(parents=True)
+    config = with_change(lambda c: c["datasets"].append(
+        {"name": "folder", "source": "imagefolder", "path": str(folder), "query_path": str(folder) + "/"}))
+    result = snakemake(tmp_path, config, "-n", check=False)
+    assert result.returncode != 0
+    assert "datasets[1] ('folder').query_path" in result.output and "rank 1" in result.output
 
 
 def test_good_config_dry_runs(tmp_path):
@@ -65,10 +83,10 @@ def test_default_config_dry_runs_offline(tmp_path, repo):
     assert counts["pca"] == 3 * 2  # 248 dims and 95% variance on ResNet-18
     kmeans = 2 * (5 + 5 + 4)  # Figure 1: two spaces x (CIFAR-10, CIFAR-100, ImageNet grids)
     hyperplane = 3 * (5 + 5 + 4)  # Figure 2: L in 3, 6, 12
-    neural = 4 + 4 + 3  # Figure 4
+    neural = 2 * (4 + 4 + 3)  # Figure 4, standardised and as the report (standardize: [true, false])
     exact = 3 * 3  # resnet18, resnet18-pca248, resnet50 on each dataset
     assert counts["build_index"] == kmeans + hyperplane + exact
-    assert counts["build_neural"] == neural and counts["train_neural"] == 3
+    assert counts["build_neural"] == neural and counts["train_neural"] == 2 * 3
     assert counts["evaluate"] == kmeans + hyperplane + neural + exact
     assert counts["exact_neighbours"] == 3 * 3
 

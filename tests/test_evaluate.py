@@ -35,7 +35,8 @@ def test_hand_computed_ranking():
     # ranked: 1 (label 0), 2 (1), 4 (0), 5 (1): relevant at ranks 2 and 4 -> AP = (1/2 + 2/4) / 2
     assert per_query["average_precision"][0] == pytest.approx(0.5)
     assert per_query["average_precision_all"][0] == pytest.approx((0.5 + 0.5) / 4)  # 4 gallery items of label 1
-    assert per_query["precision_at_10"][0] == pytest.approx(2 / 10)  # short list: missing slots are misses
+    assert per_query["precision_at_10"][0] == pytest.approx(2 / 4)  # the report's: over the 4 retrieved
+    assert per_query["strict_precision_at_10"][0] == pytest.approx(2 / 10)  # strict: missing slots are misses
     assert per_query["n_candidates"][0] == 4
     assert summary["queries_without_candidates"] == 0
 
@@ -53,6 +54,7 @@ def test_empty_bucket_query_scores_zero():
     per_query, summary = evaluator.evaluate(Given(), latency_queries=1)
     assert per_query["n_candidates"].tolist() == [0, 2]
     assert per_query["average_precision"][0] == 0 and per_query["precision_at_10"][0] == 0
+    assert per_query["strict_precision_at_10"][0] == 0 and per_query["precision_at_50"][0] == 0
     assert per_query["average_precision"][1] == 1.0  # ranked 0 (label 0), 2 (label 1)
     assert summary["queries_without_candidates"] == 1
 
@@ -63,6 +65,58 @@ def test_ties_break_by_gallery_position():
     evaluator = Evaluator(gallery, labels, unit([0.0]), torch.tensor([1]))
     per_query, _ = evaluator.evaluate(Exact().fit(gallery), latency_queries=1)
     assert per_query["average_precision"][0] == pytest.approx(0.5)  # the relevant item ranks second
+
+
+def line_gallery(labels):
+    """Gallery items at angles 0, 0.01, 0.02, ... from a query at angle 0: rank = gallery position."""
+    return unit([0.01 * i for i in range(len(labels))]), torch.tensor(labels)
+
+
+@pytest.mark.parametrize("rows, expected", [
+    # (candidates of the query, (P@10, P@50, strict P@10, strict P@50)); relevant = label 1
+    ([], (0.0, 0.0, 0.0, 0.0)),  # empty: 0 in both conventions
+    ([0, 1, 2, 3], (3 / 4, 3 / 4, 3 / 10, 3 / 50)),  # shorter than 10: report divides by 4, strict by k
+    (list(range(20)), (6 / 10, 11 / 20, 6 / 10, 11 / 50)),  # between 10 and 50: 5 relevant in 10..19
+    (list(range(60)), (6 / 10, 26 / 50, 6 / 10, 26 / 50)),  # longer than 50: both divide by k
+])
+def test_precision_conventions_hand_computed(rows, expected):
+    # labels 1,1,0,1,0,1,0,1,0,1 then alternating 0/1 from position 10 on: first 10 hold 6 relevant
+    labels = [1, 1, 0, 1, 0, 1, 0, 1, 0, 1] + [i % 2 for i in range(10, 60)]
+    gallery, gallery_labels = line_gallery(labels)
+    evaluator = Evaluator(gallery, gallery_labels, unit([0.0]), torch.tensor([1]))
+
+    class Given:
+        def candidates(self, q):
+            return from_pairs(torch.zeros(len(rows), dtype=torch.int64), torch.tensor(rows, dtype=torch.int64),
+                              1, len(labels))
+
+    per_query, _ = evaluator.evaluate(Given(), latency_queries=1)
+    got = [per_query[name][0] for name in ("precision_at_10", "precision_at_50", "strict_precision_at_10",
+                                           "strict_precision_at_50")]
+    assert got == pytest.approx(expected)
+
+
+def test_precision_with_ties_counts_by_gallery_position():
+    # 12 identical vectors (equal similarity): ranked by position, so the first 10 positions are the top 10
+    labels = [0, 1] * 6
+    gallery = unit([0.3] * 12)
+    evaluator = Evaluator(gallery, torch.tensor(labels), unit([0.0, 0.0]), torch.tensor([1, 1]))
+
+    class Given:
+        def candidates(self, q):
+            rows = [list(range(12)), [11, 10, 9]][: len(q)] if len(q) == 2 else [list(range(12))]
+            pairs = [(i, g) for i, row in enumerate(rows) for g in sorted(row)]
+            return from_pairs(torch.tensor([a for a, _ in pairs]), torch.tensor([b for _, b in pairs]), len(q), 12)
+
+    per_query, _ = evaluator.evaluate(Given(), latency_queries=1)
+    # query 0: positions 0..9 -> labels 0,1,0,1,... -> 5 relevant of 10; 6 of 12 for P@50 (report), 6/50 strict
+    assert per_query["precision_at_10"][0] == pytest.approx(0.5)
+    assert per_query["precision_at_50"][0] == pytest.approx(6 / 12)
+    assert per_query["strict_precision_at_50"][0] == pytest.approx(6 / 50)
+    # query 1: positions 9, 10, 11 ranked as 9 (label 1), 10 (0), 11 (1) -> 2 of 3
+    assert per_query["precision_at_10"][1] == pytest.approx(2 / 3)
+    assert per_query["strict_precision_at_10"][1] == pytest.approx(2 / 10)
+    assert per_query["average_precision"][1] == pytest.approx((1 + 2 / 3) / 2)
 
 
 @pytest.fixture(scope="module")

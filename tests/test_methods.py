@@ -75,6 +75,43 @@ def test_kmeans_inertia_matches_scikit_learn_from_same_init(data):
     assert ours.inertia == pytest.approx(theirs.inertia_, rel=0.01)
 
 
+def blobs(n=3000, dim=16, classes=8, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    centres = 4 * torch.randn(classes, dim, generator=generator)
+    labels = torch.randint(classes, (n,), generator=generator)
+    return torch.relu(centres[labels] + torch.randn(n, dim, generator=generator))
+
+
+@pytest.mark.parametrize("algorithm, K", [("lloyd", 8), ("lloyd", 40), ("minibatch", 8), ("minibatch", 40)])
+def test_kmeans_whole_fit_inertia_matches_scikit_learn(algorithm, K):
+    from sklearn.cluster import MiniBatchKMeans
+
+    x = blobs()
+    ours = [KMeans(K, algorithm=algorithm, seed=seed).fit(x).inertia for seed in range(3)]
+    if algorithm == "lloyd":
+        theirs = [SkKMeans(K, n_init=1, random_state=seed).fit(x.numpy()).inertia_ for seed in range(3)]
+    else:  # MiniBatchKMeans.inertia_ is that of the last batch: score the whole set
+        theirs = [-MiniBatchKMeans(K, batch_size=1024, n_init=1, random_state=seed).fit(x.numpy()).score(x.numpy())
+                  for seed in range(3)]
+    assert np.mean(ours) == pytest.approx(np.mean(theirs), rel=0.02)
+
+
+def test_minibatch_stops_early_like_scikit_learn():
+    x = blobs(n=20000)
+    model = KMeans(8, algorithm="minibatch", seed=0).fit(x)
+    assert 1 <= model.iterations < 100 and model.steps < 100 * 20000 // 1024  # the smoothed inertia stopped it
+    assert KMeans(8, algorithm="minibatch", max_no_improvement=None, seed=0).fit(x).iterations == 100
+
+
+def test_lloyd_relocates_an_empty_cluster_as_scikit_learn():
+    x = blobs(n=500, classes=4)
+    init = torch.cat([x[:3], x[:1]])  # two identical centres: the second is empty after the first assignment
+    ours = KMeans(4, max_iter=1, tol=0).fit(x, init=init)
+    theirs = SkKMeans(4, init=init.numpy(), n_init=1, max_iter=1, tol=0).fit(x.numpy())
+    np.testing.assert_allclose(ours.centroids.numpy(), theirs.cluster_centers_, rtol=1e-4, atol=1e-4)
+    assert int(torch.bincount(ours.assignment, minlength=4).min()) > 0
+
+
 def test_kmeans_candidates_are_nearest_cluster_members(data):
     gallery, _, queries, _ = data
     index = KMeans(10, seed=2).fit(gallery)

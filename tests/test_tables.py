@@ -21,7 +21,8 @@ SPOT_CHECKS = [
 def metrics_row(**values):
     base = {"dataset": "cifar10", "space": "resnet18", "dim": 512, "method": "kmeans", "params": "",
             "K": None, "probes": None, "H": None, "L": None, "J": None, "center": None, "networks": None,
-            "precision_at_10": 0.5, "precision_at_50": 0.4, "mAP": 0.3, "recall_at_10": 0.9, "recall_at_50": 0.8,
+            "precision_at_10": 0.5, "precision_at_50": 0.4, "strict_precision_at_10": 0.5,
+            "strict_precision_at_50": 0.3, "mAP": 0.3, "mAP_all": 0.2, "recall_at_10": 0.9, "recall_at_50": 0.8,
             "candidates_fraction": 0.1, "build_seconds": 1.0, "latency_p50_ms": 0.5}
     return {**base, **values}
 
@@ -62,22 +63,33 @@ def test_figure1_layout_and_vs_report():
     assert "|  |" not in to_markdown(table).splitlines()[0]
 
 
-def test_summary_puts_exact_first_and_picks_best_map():
+def test_summary_puts_exact_first_and_picks_best_map_all():
     metrics = pd.DataFrame([
-        metrics_row(K=10, probes=1, params="K=10_probes=1", mAP=0.4),
-        metrics_row(K=20, probes=1, params="K=20_probes=1", mAP=0.6),
-        metrics_row(method="exact", params="all", mAP=0.35),
+        metrics_row(K=10, probes=1, params="K=10_probes=1", mAP=0.4, mAP_all=0.3),
+        # tiny buckets: the highest mAP, but it finds few of the relevant items
+        metrics_row(K=20, probes=1, params="K=20_probes=1", mAP=0.9, mAP_all=0.1),
+        metrics_row(method="exact", params="all", mAP=0.35, mAP_all=0.35),
+        metrics_row(method="exact", params="all", space="resnet18-pca248", mAP=0.33, mAP_all=0.33),
         metrics_row(method="hyperplane", H=8, L=3, center=False, params="H=8_L=3_center=false", mAP=0.5),
     ])
     table = summary(metrics, ["cifar10"])
-    assert list(table.method) == ["exact", "kmeans", "hyperplane"]
-    assert table.params[1] == "K=20_probes=1"
+    assert list(table.method) == ["exact", "exact", "kmeans", "hyperplane"]
+    assert list(table.space[:2]) == ["resnet18", "resnet18-pca248"]  # exact search on each space
+    assert table.params[2] == "K=10_probes=1" and table.mAP[2] == 40.0 and table.mAP_all[2] == 30.0
+    assert {"strict_precision_at_10", "recall_at_10", "candidates_percent"} <= set(table.columns)
 
 
 @pytest.mark.parametrize("figure,row,label", [
     ("figure2_hyperplane", metrics_row(method="hyperplane", H=8, L=6, center=True), "#Hashtables = 6 (centred)"),
     ("figure4_neural", metrics_row(method="neural", J=8, L=8, networks="shared", space="resnet50"),
      "#HashTables = 8"),
+    ("figure4_neural", metrics_row(method="neural", J=8, L=8, networks="shared", space="resnet50", H=800,
+                                   standardize=False, epochs=20, lr=0.001, batch=256), "#HashTables = 8"),
+    ("figure4_neural", metrics_row(method="neural", J=8, L=8, networks="shared", space="resnet50", H=800,
+                                   standardize=True, epochs=5, lr=0.001, batch=256),
+     "#HashTables = 8 (standardised, epochs=5)"),
+    ("figure4_neural", metrics_row(method="neural", J=8, L=8, networks="per_table", space="resnet50",
+                                   standardize=False), "#HashTables = 8 (per_table)"),
 ])
 def test_block_labels(figure, row, label):
     assert set(figure_cells(pd.DataFrame([row]), figure).block) == {label}

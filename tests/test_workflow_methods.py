@@ -19,10 +19,12 @@ CONFIG = {
                 "neural": {"spaces": ["small"], "H": 32, "epochs": 2, "batch_size": 64}},
     "evaluation": {"threads": 1, "latency_queries": 20},
 }
+NEURAL = "H=32_J=4_L=8_networks=shared_standardize=true_epochs=2_lr=0.001_batch=64_alpha=0.3_beta=0.3_gamma=0.4"
+TRAINING = NEURAL.replace("_J=4", "")
 CONFIGURATIONS = {
     ("small", "kmeans", "K=5_probes=1"), ("small", "kmeans", "K=10_probes=1"),
     ("small-pca16", "kmeans", "K=5_probes=1"), ("small-pca16", "kmeans", "K=10_probes=1"),
-    ("small", "hyperplane", "H=4_L=2_center=true"), ("small", "neural", "H=32_J=4_L=8_networks=shared"),
+    ("small", "hyperplane", "H=4_L=2_center=true"), ("small", "neural", NEURAL),
     ("small", "exact", "all"), ("small-pca16", "exact", "all"),
 }
 
@@ -50,9 +52,27 @@ def test_one_metrics_file_per_configuration(workdir):
     assert exact.recall_at_10 == 1.0 and exact.candidates_fraction == 1.0
     kmeans = combined[(combined.params == "K=10_probes=1") & (combined.space == "small")].iloc[0]
     assert kmeans.candidates_fraction < 0.5 and kmeans.K == 10
-    losses = pd.read_csv(workdir / "results" / "digits" / "train" / "small" / "neural" / "H=32_networks=shared"
-                         / "losses.csv")
+    losses = pd.read_csv(workdir / "results" / "digits" / "train" / "small" / "neural" / TRAINING / "losses.csv")
     assert list(losses.epoch) == [1, 2] and {"balance", "fence", "supervision", "total"} <= set(losses.columns)
+
+
+def test_metrics_carry_the_index_parameters(workdir):
+    folder = workdir / "results" / "digits" / "metrics" / "small"
+    neural = pd.read_csv(folder / "neural" / NEURAL / "metrics.csv").iloc[0]
+    assert (neural.networks, neural.standardize, neural.epochs, neural.batch, neural.H) == ("shared", True, 2, 64, 32)
+    kmeans = pd.read_csv(folder / "kmeans" / "K=5_probes=1" / "metrics.csv").iloc[0]
+    assert (kmeans.algorithm, kmeans.max_iter, kmeans.tol) == ("lloyd", 300, 1e-4)  # scikit-learn's defaults
+    assert kmeans.strict_precision_at_50 <= kmeans.precision_at_50
+
+
+def test_kmeans_setting_reruns_only_kmeans(workdir):
+    changed = copy.deepcopy(CONFIG)
+    changed["methods"]["kmeans"]["max_iter"] = 7
+    path = workdir / "kmeans-changed.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    planned = planned_jobs(snakemake(workdir, path, "-n").output)
+    builds = {(w.get("space"), w.get("method"), w.get("params")) for rule, w in planned if rule == "build_index"}
+    assert builds == {(s, "kmeans", p) for s in ("small", "small-pca16") for p in ("K=5_probes=1", "K=10_probes=1")}
 
 
 def test_grid_change_runs_only_new_configurations(workdir):
@@ -69,8 +89,8 @@ def test_grid_change_runs_only_new_configurations(workdir):
     assert jobs == {
         ("build_index", "small", "K=20_probes=1"), ("evaluate", "small", "K=20_probes=1"),
         ("build_index", "small-pca16", "K=20_probes=1"), ("evaluate", "small-pca16", "K=20_probes=1"),
-        ("build_neural", "small", "H=32_J=6_L=8_networks=shared"),
-        ("evaluate", "small", "H=32_J=6_L=8_networks=shared"),
+        ("build_neural", "small", NEURAL.replace("J=4", "J=6")),
+        ("evaluate", "small", NEURAL.replace("J=4", "J=6")),
     }
     downstream = {rule for rule, _ in planned if rule not in upstream}
     assert downstream == {"collect_metrics", "figure1", "figure4", "vs_report", "summary", "plot_method",
@@ -101,7 +121,11 @@ def test_tables_and_plots_come_from_the_metrics_files(workdir):
     vs = pd.read_csv(tables / "vs_report.csv")
     assert len(vs) == 243 and vs.ours.isna().all()  # digits is not a dataset of the report
     summary = pd.read_csv(tables / "summary.csv")
-    assert list(summary.method) == ["exact", "kmeans", "hyperplane", "neural"]
+    assert list(summary.method) == ["exact", "exact", "kmeans", "hyperplane", "neural"]  # exact on each space
+    assert list(summary.space[:2]) == ["small", "small-pca16"]
+    assert {"mAP", "mAP_all", "recall_at_10", "strict_precision_at_10", "candidates_percent"} <= set(summary.columns)
+    assert list(pd.read_csv(tables / "figure4_neural.csv").block.unique()) == [
+        "#HashTables = 8 (H=32, standardised, epochs=2, batch=64)"]  # each departure from the report named
     assert (tables / "figure1_kmeans.md").read_text().startswith("| block | metric | digits K=5 |")
     for name in ("digits_kmeans", "digits_hyperplane", "digits_neural", "digits_tradeoff"):
         assert (workdir / "results" / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"

@@ -24,12 +24,13 @@ def load_index(folder: str | Path, device: str | torch.device = "cpu") -> Index:
     if method == "exact":
         index = Exact(device)
     elif method == "kmeans":
-        index = KMeans(p["K"], **{k: p[k] for k in ("algorithm", "max_iter", "tol", "probes", "batch_size",
-                                                     "init_sample", "seed")}, device=device)
+        index = KMeans(**p, device=device)
     elif method == "hyperplane":
         index = HyperplaneLSH(p["H"], p["L"], center=p["center"], seed=p["seed"], device=device)
     elif method == "neural":
-        index = NeuralLSH(networks_from_arrays(arrays, device), p["J"], p["L"], seed=p["seed"], device=device)
+        training = {k: v for k, v in p.items() if k not in ("H", "J", "L", "networks", "seed")}
+        index = NeuralLSH(networks_from_arrays(arrays, device), p["J"], p["L"], networks_mode=p["networks"],
+                          training=training, seed=p["seed"], device=device)
     else:
         raise ValueError(f"{folder}/index.json: unknown method {method!r}; one of {METHODS}")
     index.load_arrays(arrays)

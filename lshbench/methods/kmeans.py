@@ -1,7 +1,16 @@
 """Method 1 of the report: k-means clusters as buckets; a query's candidates are its nearest cluster's members.
 
-Written in torch (blocked matrix products, device-agnostic) because scikit-learn's KMeans is ~50x slower than FAISS
-at K=1000 on the project's machines; scikit-learn remains the test oracle.
+The report used scikit-learn (KMeans, and MiniBatchKMeans for ImageNet), so this module follows scikit-learn's
+semantics and defaults, written in torch (blocked matrix products, device-agnostic, no per-point Python):
+
+* seeding: greedy k-means++ (2 + ln K candidate centres per step, the one lowering the potential most is kept), on
+  all points for Lloyd and on ``3 * batch_size`` (at least ``3 * K``) random points for mini-batch (``init_size``);
+* Lloyd: at most 300 iterations, stops when no label changes or the centre shift is <= tol (1e-4 x the mean
+  feature variance); an empty cluster is given the point farthest from its centre (``_relocate_empty_clusters``);
+* mini-batch (Sculley, 2010): batches of 1024 drawn with replacement, per-centre learning rates 1/count, at most
+  100 passes over the data, early stop when the exponentially weighted batch inertia has not improved for 10 steps
+  (``max_no_improvement``) or, with tol > 0 (default 0), on centre change; centres whose count falls below
+  ``reassignment_ratio`` (0.01) of the largest are moved to random batch points every 10 K samples seen.
 """
 
 from __future__ import annotations
@@ -14,95 +23,128 @@ from ..candidates import Candidates, from_pairs, gather_ranges
 from .base import Index, ParameterError
 
 ALGORITHMS = ("lloyd", "minibatch")
+# scikit-learn's defaults per algorithm (KMeans / MiniBatchKMeans)
+DEFAULT_MAX_ITER = {"lloyd": 300, "minibatch": 100}
+DEFAULT_TOL = {"lloyd": 1e-4, "minibatch": 0.0}
 
 
 def _block_rows(n_cols: int, budget: int = 1 << 24) -> int:
     return max(1, budget // max(1, n_cols))
 
 
-def squared_distances(x: torch.Tensor, centroids: torch.Tensor, centroid_norms: torch.Tensor) -> torch.Tensor:
-    """||x - c||^2 for every row of x and every centroid (clamped at 0 against rounding)."""
-    d = torch.addmm(centroid_norms.unsqueeze(0), x, centroids.T, beta=1, alpha=-2)
-    return d.add_((x * x).sum(1, keepdim=True)).clamp_min_(0)
+def row_norms(x: torch.Tensor) -> torch.Tensor:
+    """||x_i||^2 of every row (one pass over x)."""
+    return torch.linalg.vector_norm(x, dim=1).square_()
 
 
-def assign(x: torch.Tensor, centroids: torch.Tensor, probes: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nearest ``probes`` centroids of each row (indices (N, probes), squared distances), in blocks of rows."""
-    norms = (centroids * centroids).sum(1)
+def mean_variance(x: torch.Tensor) -> float:
+    """The mean per-feature variance (population, as numpy), without a centred copy of x: tol's scale."""
+    n, d = x.shape
+    mean = x.mean(0, dtype=torch.float64)
+    total = float(torch.linalg.vector_norm(x.reshape(-1), dtype=torch.float64)) ** 2
+    return max(total / n - float(mean.square().sum()), 0.0) / d
+
+
+def assign(x: torch.Tensor, centroids: torch.Tensor, probes: int = 1, x_norms: torch.Tensor | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest ``probes`` centroids of each row (indices (N, probes), squared distances), in blocks of rows.
+
+    The ranking needs only ||c||^2 - 2 x.c (one GEMM); ||x||^2 is added to the chosen distances alone."""
+    norms = row_norms(centroids)
     step = _block_rows(len(centroids))
     labels, distances = [], []
     for start in range(0, len(x), step):
-        d = squared_distances(x[start : start + step], centroids, norms)
+        block = x[start : start + step]
+        d = torch.addmm(norms.unsqueeze(0), block, centroids.T, beta=1, alpha=-2)
         if probes == 1:
             value, index = d.min(1, keepdim=True)
         else:
             value, index = torch.topk(d, probes, dim=1, largest=False)
+        block_norms = row_norms(block) if x_norms is None else x_norms[start : start + step]
         labels.append(index)
-        distances.append(value)
+        distances.append(value.add_(block_norms.unsqueeze(1)).clamp_min_(0))
     return torch.cat(labels), torch.cat(distances)
 
 
-def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """k-means++ seeding (Arthur and Vassilvitskii, 2007): each new centre drawn with probability ~ D(x)^2."""
+def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator, local_trials: int | None = None
+                     ) -> torch.Tensor:
+    """Greedy k-means++ seeding (Arthur and Vassilvitskii, 2007; scikit-learn's ``_kmeans_plusplus``): each step
+    draws ``2 + ln k`` candidates with probability ~ D(x)^2 and keeps the one that lowers the potential most.
+
+    Everything stays on x's device (``generator`` must live there): no host round trip per centre."""
     n = len(x)
-    first = int(torch.randint(n, (1,), generator=generator, device="cpu"))
+    trials = local_trials or 2 + int(math.log(k))
     centroids = torch.empty(k, x.shape[1], dtype=x.dtype, device=x.device)
-    centroids[0] = x[first]
-    closest = ((x - x[first]) ** 2).sum(1)
-    x_norms = (x * x).sum(1)
+    x_norms = row_norms(x)
+    first = torch.randint(n, (1,), generator=generator, device=x.device)
+    centroids[0] = x[first[0]]
+    closest = (x_norms - 2 * (x @ x[first[0]]) + x_norms[first[0]]).clamp_min_(0)
+    potential = closest.sum(dtype=torch.float64)
     for i in range(1, k):
-        weights = closest.double().cpu()
-        total = float(weights.sum())
-        if total <= 0:  # fewer distinct points than k: take any point
-            choice = int(torch.randint(n, (1,), generator=generator))
-        else:
-            choice = int(torch.multinomial(weights / total, 1, generator=generator))
-        centroids[i] = x[choice]
-        d = (x_norms - 2 * (x @ x[choice]) + x_norms[choice]).clamp_min_(0)
-        closest = torch.minimum(closest, d)
+        draws = torch.rand(trials, generator=generator, device=x.device, dtype=torch.float64) * potential
+        ids = torch.searchsorted(torch.cumsum(closest, 0, dtype=torch.float64), draws).clamp_max_(n - 1)
+        # (n, trials): one pass over x per step (memory-bound; x @ candidates.T is the faster layout)
+        d = torch.addmm(x_norms.unsqueeze(1), x, x[ids].T, beta=1, alpha=-2).add_(x_norms[ids].unsqueeze(0))
+        d = torch.minimum(d.clamp_min_(0), closest.unsqueeze(1))
+        potentials = d.sum(0, dtype=torch.float64)
+        best = torch.argmin(potentials)
+        potential, closest = potentials[best], d[:, best].contiguous()
+        centroids[i] = x[ids[best]]
     return centroids
 
 
 class KMeans(Index):
     method = "kmeans"
 
-    def __init__(self, K: int, *, algorithm: str = "lloyd", max_iter: int = 100, tol: float = 1e-4,
-                 probes: int = 1, batch_size: int = 4096, init_sample: int | None = None, seed: int = 0,
+    def __init__(self, K: int, *, algorithm: str = "lloyd", max_iter: int | None = None, tol: float | None = None,
+                 probes: int = 1, batch_size: int = 1024, max_no_improvement: int | None = 10,
+                 reassignment_ratio: float = 0.01, init_sample: int | None = None, seed: int = 0,
                  device: str | torch.device = "cpu"):
         super().__init__(device)
         if algorithm not in ALGORITHMS:
             raise ValueError(f"kmeans algorithm must be one of {ALGORITHMS}, not {algorithm!r}")
         if K < 1 or probes < 1 or probes > K:
             raise ParameterError(f"kmeans needs K >= 1 and 1 <= probes <= K (K={K}, probes={probes})")
-        self.K, self.algorithm, self.max_iter, self.tol = K, algorithm, max_iter, tol
-        self.probes, self.batch_size, self.init_sample, self.seed = probes, batch_size, init_sample, seed
+        self.K, self.algorithm, self.probes, self.seed = K, algorithm, probes, seed
+        self.max_iter = DEFAULT_MAX_ITER[algorithm] if max_iter is None else max_iter
+        self.tol = DEFAULT_TOL[algorithm] if tol is None else tol
+        self.batch_size, self.max_no_improvement = batch_size, max_no_improvement
+        self.reassignment_ratio, self.init_sample = reassignment_ratio, init_sample
         self.centroids: torch.Tensor | None = None
         self.iterations = 0
+        self.steps = 0
+        self.reassigned = 0
         self.inertia = float("nan")
 
     def params(self) -> dict:
-        return {"K": self.K, "probes": self.probes, "algorithm": self.algorithm, "max_iter": self.max_iter,
-                "tol": self.tol, "batch_size": self.batch_size, "init_sample": self.init_sample, "seed": self.seed}
+        common = {"K": self.K, "probes": self.probes, "algorithm": self.algorithm, "max_iter": self.max_iter,
+                  "tol": self.tol, "init_sample": self.init_sample, "seed": self.seed}
+        if self.algorithm == "minibatch":
+            common |= {"batch_size": self.batch_size, "max_no_improvement": self.max_no_improvement,
+                       "reassignment_ratio": self.reassignment_ratio}
+        return common
 
     def fit(self, gallery: torch.Tensor, labels: torch.Tensor | None = None, init: torch.Tensor | None = None):
         x = gallery.to(self.device, torch.float32)
         n = len(x)
         if self.K > n:
             raise ParameterError(f"kmeans K={self.K} exceeds the gallery size {n}: choose K <= {n} for this dataset")
-        generator = torch.Generator().manual_seed(self.seed)
+        generator = torch.Generator(device=self.device).manual_seed(self.seed)
         if init is not None:
             centroids = init.to(self.device, torch.float32).clone()
         else:
+            size = self.init_sample
+            if size is None and self.algorithm == "minibatch":  # scikit-learn's init_size
+                size = 3 * min(self.batch_size, n) if 3 * min(self.batch_size, n) >= self.K else 3 * self.K
             sample = x
-            size = self.init_sample or n
-            if size < n:
-                sample = x[torch.randperm(n, generator=generator)[: max(size, self.K)].to(self.device)]
+            if size is not None and size < n:
+                sample = x[torch.randint(n, (max(size, self.K),), generator=generator, device=self.device)]
             centroids = kmeans_plus_plus(sample, self.K, generator)
-        # sklearn's convention: tol is relative to the mean per-feature variance of the data
-        tol = self.tol * float(x.var(0).mean()) if n > 1 else 0.0
+        # scikit-learn's convention: tol is relative to the mean per-feature variance of the data
+        tol = self.tol * mean_variance(x) if n > 1 and self.tol > 0 else 0.0
         fit = self._lloyd if self.algorithm == "lloyd" else self._minibatch
         self.centroids = fit(x, centroids, tol, generator)
-        assignment, distances = assign(x, self.centroids)
+        assignment, distances = assign(x, self.centroids, x_norms=self._x_norms)
         self.assignment = assignment[:, 0]
         self.inertia = float(distances.double().sum())
         self.n_gallery = n
@@ -111,13 +153,23 @@ class KMeans(Index):
 
     def _lloyd(self, x, centroids, tol, generator):
         previous = None
+        self._x_norms = row_norms(x)
         for iteration in range(1, self.max_iter + 1):
-            labels = assign(x, centroids)[0][:, 0]
-            counts = torch.bincount(labels, minlength=self.K)
+            labels, distances = assign(x, centroids, x_norms=self._x_norms)
+            labels, distances = labels[:, 0], distances[:, 0]
+            counts = torch.bincount(labels, minlength=self.K).to(x.dtype)
             sums = torch.zeros_like(centroids).index_add_(0, labels, x)
-            filled = counts > 0  # an empty cluster keeps its centre
+            empty = torch.nonzero(counts == 0).squeeze(1)
+            if len(empty):  # scikit-learn: each empty cluster takes one of the points farthest from their centre
+                far = torch.topk(distances, min(len(empty), len(x))).indices
+                empty = empty[: len(far)]
+                owners = labels[far]
+                sums.index_add_(0, owners, -x[far])
+                counts.index_add_(0, owners, -torch.ones_like(far, dtype=x.dtype))
+                sums[empty], counts[empty] = x[far], 1
+            filled = counts > 0
             new = centroids.clone()
-            new[filled] = sums[filled] / counts[filled].unsqueeze(1).to(x.dtype)
+            new[filled] = sums[filled] / counts[filled].unsqueeze(1)
             shift = float(((new - centroids) ** 2).sum())
             centroids = new
             self.iterations = iteration
@@ -127,24 +179,59 @@ class KMeans(Index):
         return centroids
 
     def _minibatch(self, x, centroids, tol, generator):
-        """Mini-batch k-means (Sculley, 2010) with per-centre learning rates 1/count, as scikit-learn."""
+        """scikit-learn's MiniBatchKMeans loop (``_mini_batch_step`` and ``_mini_batch_convergence``)."""
         n = len(x)
+        self._x_norms = None
+        batch_size = min(self.batch_size, n)
         counts = torch.zeros(self.K, dtype=x.dtype, device=x.device)
-        steps_per_epoch = max(1, math.ceil(n / self.batch_size))
-        for epoch in range(1, self.max_iter + 1):
-            start = centroids.clone()
-            for _ in range(steps_per_epoch):
-                batch = x[torch.randint(n, (min(self.batch_size, n),), generator=generator).to(x.device)]
-                labels = assign(batch, centroids)[0][:, 0]
-                batch_counts = torch.bincount(labels, minlength=self.K).to(x.dtype)
-                sums = torch.zeros_like(centroids).index_add_(0, labels, batch)
-                counts += batch_counts
-                hit = batch_counts > 0
-                rate = (1.0 / counts[hit]).unsqueeze(1)
-                centroids[hit] += rate * (sums[hit] - batch_counts[hit].unsqueeze(1) * centroids[hit])
-            self.iterations = epoch
-            if float(((centroids - start) ** 2).sum()) <= tol:
+        n_steps = (self.max_iter * n) // batch_size
+        alpha = min(batch_size * 2.0 / (n + 1), 1.0)
+        ewa = ewa_min = None
+        no_improvement = since_reassign = 0
+        for step in range(1, n_steps + 1):
+            since_reassign += batch_size
+            reassign = self.reassignment_ratio > 0 and (
+                since_reassign >= 10 * self.K or bool((counts == 0).any()))
+            if reassign:
+                since_reassign = 0
+            batch = x[torch.randint(n, (batch_size,), generator=generator, device=x.device)]
+            labels, distances = assign(batch, centroids)
+            labels = labels[:, 0]
+            batch_inertia = distances.sum(dtype=torch.float64)
+            batch_counts = torch.bincount(labels, minlength=self.K).to(x.dtype)
+            sums = torch.zeros_like(centroids).index_add_(0, labels, batch)
+            new_counts = counts + batch_counts
+            hit = batch_counts > 0
+            new = centroids.clone()
+            new[hit] = (centroids[hit] * counts[hit].unsqueeze(1) + sums[hit]) / new_counts[hit].unsqueeze(1)
+            counts = new_counts
+            if reassign:
+                low = counts < self.reassignment_ratio * counts.max()
+                n_low = int(low.sum())
+                if n_low > batch_size // 2:  # at most half a batch of new centres: keep the lowest counts
+                    low[torch.argsort(counts, stable=True)[batch_size // 2 :]] = False
+                    n_low = int(low.sum())
+                if n_low:
+                    picks = torch.randperm(batch_size, generator=generator, device=x.device)[:n_low]
+                    new[low] = batch[picks]
+                    counts[low] = counts[~low].min()
+                    self.reassigned += n_low
+            shift = float(((new - centroids) ** 2).sum()) if tol > 0 else 0.0
+            centroids = new
+            self.steps = step
+            if step == 1:  # the first batch's inertia comes from the initial centres
+                continue
+            value = float(batch_inertia) / batch_size
+            ewa = value if ewa is None else ewa * (1 - alpha) + value * alpha
+            if tol > 0 and shift <= tol:
                 break
+            if ewa_min is None or ewa < ewa_min:
+                no_improvement, ewa_min = 0, ewa
+            else:
+                no_improvement += 1
+            if self.max_no_improvement is not None and no_improvement >= self.max_no_improvement:
+                break
+        self.iterations = math.ceil(self.steps * batch_size / n)  # passes over the data
         return centroids
 
     def _build_buckets(self):
@@ -177,5 +264,6 @@ class KMeans(Index):
 
     def info(self):
         sizes = torch.bincount(self.assignment, minlength=self.K)
-        return {"inertia": self.inertia, "iterations": self.iterations, "empty_clusters": int((sizes == 0).sum()),
-                "largest_cluster": int(sizes.max())}
+        return {"inertia": self.inertia, "iterations": self.iterations, "steps": self.steps,
+                "reassigned_centres": self.reassigned, "empty_clusters": int((sizes == 0).sum()),
+                "single_item_clusters": int((sizes == 1).sum()), "largest_cluster": int(sizes.max())}

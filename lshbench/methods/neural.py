@@ -115,8 +115,10 @@ def networks_from_arrays(arrays: dict[str, torch.Tensor], device: str | torch.de
 class NeuralLSH(HashingIndex):
     method = "neural"
 
-    def __init__(self, networks: list[CompressionNet], J: int, L: int = 8, *, seed: int = 0,
-                 device: str | torch.device = "cpu"):
+    def __init__(self, networks: list[CompressionNet], J: int, L: int = 8, *, networks_mode: str | None = None,
+                 training: dict | None = None, seed: int = 0, device: str | torch.device = "cpu"):
+        """``training``: the settings the networks were trained with (standardize, epochs, lr, ...), recorded in
+        params() so that index.json and metrics.csv show them."""
         super().__init__(device)
         H = networks[0].out_features
         if not 1 <= J <= H:
@@ -124,12 +126,15 @@ class NeuralLSH(HashingIndex):
         if len(networks) not in (1, L):
             raise ParameterError(f"neural LSH takes one network shared by the L={L} tables or one per table, not {len(networks)}")
         self.networks = [n.to(self.device).eval() for n in networks]
+        self.networks_mode = networks_mode or ("shared" if len(networks) == 1 else "per_table")
+        self.training = dict(training or {})
         self.H, self.J, self.L, self.seed = H, J, L, seed
         generator = torch.Generator().manual_seed(seed)
         self.bits = torch.stack([torch.randperm(H, generator=generator)[:J] for _ in range(L)]).to(self.device)
 
     def params(self) -> dict:
-        return {"H": self.H, "J": self.J, "L": self.L, "networks": len(self.networks), "seed": self.seed}
+        return {"H": self.H, "J": self.J, "L": self.L, "networks": self.networks_mode, **self.training,
+                "seed": self.seed}
 
     @torch.no_grad()
     def codes(self, x: torch.Tensor) -> list[torch.Tensor]:

@@ -1,5 +1,6 @@
 """Build one index (one method, one parameter set) on one space's gallery and save it into its folder."""
 
+import json
 import time
 from pathlib import Path
 
@@ -15,16 +16,18 @@ from lshbench.methods.neural import networks_from_arrays
 
 
 def make_index(sm, method, params, device):
-    p = sm.params
+    seed = sm.params.seed
     if method == "exact":
         return Exact(device)
     if method == "kmeans":
-        return KMeans(params["K"], probes=params["probes"], algorithm=p.algorithm, max_iter=p.max_iter, tol=p.tol,
-                      batch_size=p.batch_size, init_sample=p.init_sample, seed=p.seed, device=device)
+        settings = json.loads(sm.params.settings)
+        return KMeans(params["K"], probes=params["probes"], **settings, seed=seed, device=device)
     if method == "hyperplane":
-        return HyperplaneLSH(params["H"], params["L"], center=params["center"], seed=p.seed, device=device)
+        return HyperplaneLSH(params["H"], params["L"], center=params["center"], seed=seed, device=device)
     arrays = {k: torch.from_numpy(v) for k, v in np.load(sm.input.networks).items()}
-    return NeuralLSH(networks_from_arrays(arrays, device), params["J"], params["L"], seed=p.seed, device=device)
+    training = {k: v for k, v in params.items() if k not in ("H", "J", "L", "networks")}
+    return NeuralLSH(networks_from_arrays(arrays, device), params["J"], params["L"], networks_mode=params["networks"],
+                     training=training, seed=seed, device=device)
 
 
 def main(sm):

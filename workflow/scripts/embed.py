@@ -22,6 +22,7 @@ def main(sm):
         batch_size=p.batch_size,
         device=resolve_device(p.device),
         num_workers=min(p.num_workers, sm.threads),
+        precision=p.precision,
         metadata={"model": sm.wildcards.model, "arch": p.arch, "weights": p.weights, "seed": p.seed, "space": sm.wildcards.model},
     )
     logging.info("wrote %s (%d x %d) in %.1f s", sm.output[0], result["rows"], result["dim"], result["seconds"])

@@ -18,8 +18,7 @@ def write(table, sm):
 def main(sm):
     figure = sm.params.figure
     if figure == "figure3_neural_loss":
-        datasets = [d for d, _ in sm.params.datasets]
-        losses = loss_table(list(sm.input.losses), datasets)
+        losses = loss_table(list(sm.input.losses), [tuple(t) for t in sm.params.trainings])
         write(losses, sm)
         with atomic_path(sm.output.png) as tmp:
             loss_plot(losses, tmp.with_suffix(".png"))

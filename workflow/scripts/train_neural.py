@@ -1,4 +1,7 @@
-"""Train neural LSH's compression network(s) on one space's gallery; reused by every J."""
+"""Train neural LSH's compression network(s) on one space's gallery; reused by every J.
+
+Every training setting comes from the folder name (H, L, networks, standardize, epochs, lr, batch, alpha, beta, gamma).
+"""
 
 import logging
 
@@ -19,12 +22,13 @@ def main(sm):
     device = resolve_device(p.device)
     gallery = read_embeddings(sm.input.gallery)
     x, y = torch.from_numpy(gallery.vectors), torch.from_numpy(gallery.labels)
-    count = p.L if settings["networks"] == "per_table" else 1
+    count = settings["L"] if settings["networks"] == "per_table" else 1
     networks, rows = [], []
     for i in range(count):
-        network, history = train_network(x, y, H=settings["H"], epochs=p.epochs, lr=p.lr, batch_size=p.batch_size,
-                                          alpha=p.alpha, beta=p.beta, gamma=p.gamma, seed=p.seed + i,
-                                          standardize=p.standardize, device=device, progress=True)
+        network, history = train_network(x, y, H=settings["H"], epochs=settings["epochs"], lr=settings["lr"],
+                                          batch_size=settings["batch"], alpha=settings["alpha"],
+                                          beta=settings["beta"], gamma=settings["gamma"], seed=p.seed + i,
+                                          standardize=settings["standardize"], device=device, progress=True)
         networks.append(network)
         rows += [{"network": i, **row} for row in history]
         logging.info("network %d: final loss %.4f (%s)", i, history[-1]["total"], history[-1])
