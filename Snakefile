@@ -19,3 +19,4 @@ rule all:
     input:
         embedding_targets(),
         report_targets(),
+        "results/checksums.sha256",

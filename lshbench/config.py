@@ -4,10 +4,19 @@ Imported when Snakemake parses the workflow, so it imports no torch: parsing sta
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+# Strings that become paths must match these whole (JSON Schema's "$" also matches before a final newline).
+NAME = re.compile(r"[a-z][a-z0-9_]*")
+WEIGHTS_NAME = re.compile(r"[A-Z0-9_]+")
+DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?|mps")
+# Sizes known before any download: classes, and the gallery/query sizes (or the total, split by query_fraction).
+KNOWN_SOURCES = {"cifar10": {"classes": 10, "gallery": 50000, "query": 10000},
+                 "cifar100": {"classes": 100, "gallery": 50000, "query": 10000},
+                 "mnist5k": {"classes": 10, "total": 5000}, "digits": {"classes": 10, "total": 1797}}
 FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
 
 
@@ -40,11 +49,67 @@ def parse_pca_space(space: str) -> tuple[str, str, float]:
     return model, "dims", int(spec)
 
 
+def split_sizes(dataset: dict) -> dict[str, int] | None:
+    """Gallery and query sizes after the limits, where known before any download (None for Hugging Face and
+    ImageFolder sources); a split by query_fraction is scikit-learn's train_test_split (ceil for the test part)."""
+    known = KNOWN_SOURCES.get(dataset["source"])
+    if known is None:
+        return None
+    if "total" in known:
+        query = math.ceil(dataset.get("query_fraction", 0.2) * known["total"])
+        sizes = {"gallery": known["total"] - query, "query": query}
+    else:
+        sizes = {"gallery": known["gallery"], "query": known["query"]}
+    for split in sizes:
+        limit = dataset.get(f"{split}_limit")
+        if limit is not None:
+            sizes[split] = min(sizes[split], limit)
+    return sizes
+
+
+def check_sizes(dataset: dict, where: str) -> None:
+    """Stratified splits and limits need at least one image per class; K needs at least K gallery images."""
+    known = KNOWN_SOURCES.get(dataset["source"])
+    for split in ("gallery", "query"):
+        limit = dataset.get(f"{split}_limit")
+        if known and limit is not None and limit < known["classes"]:
+            raise ConfigError(f"{where}.{split}_limit: {limit} is below the {known['classes']} classes of "
+                              f"{dataset['source']}; a stratified subset needs at least one image per class")
+    sizes = split_sizes(dataset)
+    if sizes is None:
+        return
+    if "total" in known and sizes["query"] < known["classes"]:
+        raise ConfigError(f"{where}.query_fraction: {dataset.get('query_fraction')} gives {sizes['query']} queries, "
+                          f"fewer than the {known['classes']} classes; raise it")
+    for K in ((dataset.get("grids") or {}).get("kmeans") or {}).get("K", []):
+        if K > sizes["gallery"]:
+            raise ConfigError(f"{where}.grids.kmeans.K: {K} exceeds the {sizes['gallery']} gallery images of this "
+                              f"dataset; choose K <= {sizes['gallery']}")
+
+
+def check_names(config: dict) -> None:
+    """Every string that becomes a path (or selects a device) matches its pattern whole."""
+    for i, dataset in enumerate(config["datasets"]):
+        if not NAME.fullmatch(dataset["name"]):
+            raise ConfigError(f"datasets[{i}].name: {dataset['name']!r} must be lower-case letters, digits and "
+                              f"underscores, starting with a letter (it becomes results/{{name}}/)")
+    for i, model in enumerate(config["models"]):
+        if not NAME.fullmatch(model["name"]):
+            raise ConfigError(f"models[{i}].name: {model['name']!r} must be lower-case letters, digits and "
+                              f"underscores, starting with a letter (it becomes a folder name)")
+        if weights_kind(model["weights"]) == "named" and not WEIGHTS_NAME.fullmatch(model["weights"]):
+            raise ConfigError(f"models[{i}].weights: {model['weights']!r} is not a torchvision weights name")
+    if not DEVICE.fullmatch(config["device"]):
+        raise ConfigError(f"device: {config['device']!r} must be auto, cpu, cuda, cuda:N or mps")
+
+
 def check(config: dict) -> None:
-    """Raise ConfigError for what the schema cannot see: duplicate names, missing files, impossible PCA sizes."""
+    """Raise ConfigError for what the schema cannot see: duplicate names, missing files, impossible sizes."""
+    check_names(config)
     seen: set[str] = set()
     for i, dataset in enumerate(config["datasets"]):
         where = f"datasets[{i}] ('{dataset['name']}')"
+        check_sizes(dataset, where)
         if dataset["name"] in seen:
             raise ConfigError(f"{where}: name '{dataset['name']}' is used twice; dataset names must be unique")
         seen.add(dataset["name"])
@@ -69,6 +134,11 @@ def check(config: dict) -> None:
         for d in dims:
             if d > full:
                 raise ConfigError(f"{where}.pca.dims: {d} exceeds the {model['arch']} embedding size {full}")
+        names = pca_space_names(model)
+        for name in set(names):
+            if names.count(name) > 1:
+                raise ConfigError(f"{where}.pca: two entries give the same space name '{name}' (variance targets "
+                                  f"that round alike); remove one")
     check_methods(config)
 
 
@@ -190,6 +260,15 @@ def check_methods(config: dict) -> None:
             if space not in known:
                 raise ConfigError(f"methods.{method}.spaces: '{space}' is not an embedding space of this config; "
                                   f"known spaces: {known} (models[].name and their pca variants)")
+        if "spaces" not in settings:
+            continue
+        gridded = [d["name"] for d in config["datasets"] if method in (d.get("grids") or {})]
+        if gridded and not settings["spaces"]:
+            raise ConfigError(f"methods.{method}.spaces is empty but datasets {gridded} have a grids.{method}: "
+                              f"name the spaces it runs on (e.g. {known[:1]}) or remove the grids")
+        if settings["spaces"] and not gridded:
+            raise ConfigError(f"methods.{method}.spaces is set ({settings['spaces']}) but no dataset has a "
+                              f"grids.{method}: add one to a dataset or set methods.{method}.spaces: []")
     neural = config["methods"]["neural"]
     for i, dataset in enumerate(config["datasets"]):
         for J in ((dataset.get("grids") or {}).get("neural") or {}).get("J", []):

@@ -27,6 +27,38 @@ class DatasetUnavailable(RuntimeError):
     """The data of a configured dataset cannot be obtained; the message says what to place where."""
 
 
+class BadImage(RuntimeError):
+    """An image cannot be decoded (truncated, not an image, an unsupported mode); the message names it."""
+
+
+HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def rgb_array(image, source: str = "image") -> np.ndarray:
+    """A PIL image as uint8 (H, W, 3), as a viewer shows it.
+
+    16-bit images (PNG's I;16, and 'I' holding 16-bit values) are scaled to 8 bits (v / 257), not saturated as
+    PIL's convert("RGB") does; grayscale and bilevel are replicated to three channels; palette images take their
+    colours; transparency (RGBA, LA, a palette's transparent index) is composited over white; CMYK goes through
+    PIL's conversion. Floating-point images have no defined range and are refused with the source's name."""
+    from PIL import Image
+
+    mode = image.mode
+    if mode in HIGH_BIT_MODES:
+        values = np.asarray(image)
+        if values.min() < 0 or values.max() > 65535:
+            raise BadImage(f"{source}: {mode} image with values outside 0..65535; convert it to 8 or 16 bits")
+        gray = np.rint(values.astype(np.float64) / 257.0).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode == "F":
+        raise BadImage(f"{source}: floating-point image (mode F) has no defined range; save it as 8 or 16 bits")
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"), dtype=np.uint8)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
 @dataclass
 class ImageSplit:
     dataset: str
@@ -82,8 +114,27 @@ def _cifar_class(name: str, verify_checksums: bool):
     )
 
 
-def _prepare_cifar(cfg: dict, root: Path) -> None:
+TRANSIENT_ATTEMPTS = 3
+
+
+def _extract(archive: Path, root: Path, name: str) -> None:
+    import tarfile
+
     from torchvision.datasets.utils import extract_archive
+
+    try:
+        extract_archive(str(archive), str(root))
+    except (tarfile.TarError, OSError, EOFError) as error:  # not gzip, truncated, ...
+        raise DatasetUnavailable(
+            f"dataset '{name}': {archive} is not a readable .tar.gz archive ({type(error).__name__}: {error}); "
+            f"replace it with the dataset's python-version archive"
+        ) from error
+
+
+def _prepare_cifar(cfg: dict, root: Path) -> None:
+    import urllib.error
+
+    from torchvision.datasets.utils import calculate_md5
 
     cls = _cifar_class(cfg["source"], cfg["verify_checksums"])
     root.mkdir(parents=True, exist_ok=True)
@@ -95,13 +146,27 @@ def _prepare_cifar(cfg: dict, root: Path) -> None:
                     f"dataset '{cfg['name']}' ({cfg['source']}, verify_checksums: false): neither {root / cls.base_folder}/ "
                     f"nor {archive} exists. Place the archive {cls.filename} in {root}/ and re-run."
                 )
-            extract_archive(str(archive), str(root))
+            _extract(archive, root, cfg["name"])
         for train in (True, False):
             cls(str(root), train=train, download=False)
         return
+    if archive.is_file() and not (root / cls.base_folder).is_dir():
+        md5 = calculate_md5(str(archive))
+        if md5 != cls.tgz_md5:
+            raise DatasetUnavailable(
+                f"dataset '{cfg['name']}': the placed archive {archive} has md5 {md5}, but torchvision's {cls.__name__} "
+                f"is {cls.tgz_md5}: it is corrupt, truncated or a re-packaged copy. Replace it with the original "
+                f"(or delete it to download), or set `verify_checksums: false` on the dataset for a re-packaged copy."
+            )
     try:
-        for train in (True, False):
-            cls(str(root), train=train, download=True)
+        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+            try:
+                for train in (True, False):
+                    cls(str(root), train=train, download=True)
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):  # network: may pass on a retry
+                if attempt == TRANSIENT_ATTEMPTS:
+                    raise
     except Exception as error:  # URLError, HTTPError, RuntimeError from a corrupted archive, ...
         raise DatasetUnavailable(
             f"dataset '{cfg['name']}' (torchvision {cls.__name__}): could not download {cls.url} "
@@ -150,19 +215,31 @@ def _open_package(cfg: dict, split: str) -> ImageSplit:
 
 
 class _DecodedItems(torch.utils.data.Dataset):
-    """Item i -> uint8 (S, S, 3) tensor: decode, RGB, resize to the model's size (sizes differ, so this is per image)."""
+    """Item i -> (uint8 (S, S, 3) tensor, error): decode, RGB, resize to the model's size (sizes differ, so this is
+    per image). An image that cannot be decoded comes back as zeros with its error message naming it (the caller
+    skips or fails, never embeds the zeros): an exception raised in a DataLoader worker would lose its clarity."""
 
-    def __init__(self, load: Callable[[int], Any], indices: np.ndarray, size: int):
-        self.load, self.indices, self.size = load, indices, size
+    def __init__(self, load: Callable[[int], Any], indices: np.ndarray, size: int, describe: Callable[[int], str]):
+        self.load, self.indices, self.size, self.describe = load, indices, size, describe
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
         from PIL import Image
 
-        image = self.load(int(self.indices[i])).convert("RGB").resize((self.size, self.size), Image.BILINEAR)
-        return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy())
+        index = int(self.indices[i])
+        try:
+            image = self.load(index)
+            image.load()  # decode now: a truncated file fails here, with its name
+            array = rgb_array(image, self.describe(index))
+            resized = Image.fromarray(array).resize((self.size, self.size), Image.BILINEAR)
+            return torch.from_numpy(np.asarray(resized, dtype=np.uint8).copy()), ""
+        except BadImage as error:
+            return torch.zeros(self.size, self.size, 3, dtype=torch.uint8), str(error)
+        except Exception as error:  # PIL's OSError (truncated), UnidentifiedImageError, a broken Arrow row, ...
+            message = f"{self.describe(index)}: cannot decode ({type(error).__name__}: {error})"
+            return torch.zeros(self.size, self.size, 3, dtype=torch.uint8), message
 
 
 def _hf_load(cfg: dict, root: Path):
@@ -217,8 +294,15 @@ def _open_huggingface(cfg: dict, root: Path, split: str, image_size: int) -> Ima
         )
     index = _limit(np.arange(len(labels)), labels, cfg.get(f"{split}_limit"), cfg["seed"])
     column = cfg["image_column"]
-    items = _DecodedItems(lambda i: data[i][column], index, image_size)
+    where = f"{cfg['hf_id']} split '{cfg[split + '_split']}' row"
+    items = _DecodedItems(lambda i: data[i][column], index, image_size, lambda i: f"{where} {i}")
     return ImageSplit(cfg["name"], split, index.astype(np.int64), labels[index], names, items=items)
+
+
+def _open_image_file(path: str):
+    from PIL import Image
+
+    return Image.open(path)  # decoded (and converted) by _DecodedItems, not torchvision's convert("RGB") loader
 
 
 def _imagefolder_splits(cfg: dict) -> dict[str, tuple[Any, np.ndarray]]:
@@ -241,7 +325,8 @@ def _open_imagefolder(cfg: dict, split: str, image_size: int) -> ImageSplit:
     folder, index = _imagefolder_splits(cfg)[split]
     labels = np.asarray(folder.targets, dtype=np.int32)
     index = _limit(index, labels[index], cfg.get(f"{split}_limit"), cfg["seed"])
-    items = _DecodedItems(lambda i: folder.loader(folder.samples[i][0]), index, image_size)
+    items = _DecodedItems(lambda i: _open_image_file(folder.samples[i][0]), index, image_size,
+                          lambda i: folder.samples[i][0])
     return ImageSplit(cfg["name"], split, index.astype(np.int64), labels[index], list(folder.classes), items=items)
 
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from . import __version__
 from .config import ARCHS, FEATURE_DIMS, weights_kind  # noqa: F401 (re-exported)
-from .datasets import ImageSplit
+from .datasets import BadImage, ImageSplit
 from .io import EmbeddingWriter
 
 log = logging.getLogger(__name__)
@@ -31,12 +31,17 @@ class WeightsUnavailable(RuntimeError):
     """Pretrained weights cannot be obtained; the message names the file to place."""
 
 
+class DeviceUnavailable(RuntimeError):
+    """The configured device is not there."""
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device '{device}' was asked for but this job sees no CUDA device; use device: auto or cpu")
+        raise DeviceUnavailable(f"device '{device}' was asked for but this job sees no CUDA device (torch "
+                                f"{torch.__version__}, CUDA build: {torch.version.cuda}); set device: auto or cpu")
     return resolved
 
 
@@ -53,26 +58,69 @@ def torchvision_weights(arch: str, name: str):
         ) from None
 
 
-def fetch_weights(arch: str, name: str, destination: str | os.PathLike) -> None:
-    """Download torchvision's ``name`` weights for ``arch`` (through the torch hub cache) and save the state dict."""
+def expected_hash_prefix(arch: str, name: str) -> str:
+    """The SHA-256 prefix torchvision's file name carries: resnet18-f37072fd.pth -> 'f37072fd'."""
+    url = torchvision_weights(arch, name).url
+    return Path(url).stem.rsplit("-", 1)[-1]
+
+
+def check_weights_hash(path: str | os.PathLike, arch: str, name: str) -> None:
+    """A named weights file must have the SHA-256 torchvision's file name promises, wherever it comes from; a file
+    with another hash (corrupt, another model, random weights saved under that name, a crafted pickle) is refused
+    before it is loaded."""
+    import hashlib
+
+    expected = expected_hash_prefix(arch, name)
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    if not digest.hexdigest().startswith(expected):
+        raise WeightsUnavailable(
+            f"{path}: SHA-256 {digest.hexdigest()[:16]}... does not start with {expected}, the hash of torchvision's "
+            f"{arch} {name} weights ({Path(torchvision_weights(arch, name).url).name}); the file is corrupt or not "
+            f"those weights. Replace it with torchvision's file, or name a state-dict file in the model's weights."
+        )
+
+
+def fetch_weights(arch: str, name: str, destination: str | os.PathLike, attempts: int = 3) -> None:
+    """Copy torchvision's ``name`` weights for ``arch`` into ``destination``: from the torch hub cache if present,
+    else downloaded into it. The file's SHA-256 is checked against the prefix in torchvision's file name in both
+    cases, and nothing is unpickled here (the embedding job loads it with ``weights_only=True``)."""
+    import shutil
+    import urllib.error
+
     from .io import atomic_path
 
     weights = torchvision_weights(arch, name)
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    try:
-        state = weights.get_state_dict(progress=True, check_hash=True)
-    except Exception as error:
-        raise WeightsUnavailable(
-            f"could not obtain {arch} weights {weights} from {weights.url} ({type(error).__name__}: {error}). "
-            f"On a machine without internet, place {Path(weights.url).name} at {cached} "
-            f"(TORCH_HOME sets the folder) or set the model's weights to the path of a local state-dict file."
-        ) from error
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, attempts + 1):
+            try:  # torch's downloader checks the hash prefix and writes the file only when it matches
+                torch.hub.download_url_to_file(weights.url, str(cached), hash_prefix=expected_hash_prefix(arch, name),
+                                               progress=True)
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:  # transient: try again
+                if attempt == attempts:
+                    raise WeightsUnavailable(
+                        f"could not download {arch} weights {weights} from {weights.url} ({type(error).__name__}: "
+                        f"{error}). On a machine without internet, place {cached.name} at {cached} (TORCH_HOME "
+                        f"sets the folder) or set the model's weights to the path of a local state-dict file."
+                    ) from error
+            except RuntimeError as error:  # invalid hash: not transient
+                raise WeightsUnavailable(f"{weights.url}: {error}") from error
+    check_weights_hash(cached, arch, name)
     with atomic_path(destination) as tmp:
-        torch.save(state, tmp)
+        shutil.copyfile(cached, tmp)
 
 
-def build_model(arch: str, weights_file: str | os.PathLike | None = None, seed: int = 0) -> torch.nn.Module:
-    """``arch`` with its classifier removed; random (seeded) initialisation when ``weights_file`` is None."""
+def build_model(arch: str, weights_file: str | os.PathLike | None = None, seed: int = 0,
+                weights_name: str | None = None) -> torch.nn.Module:
+    """``arch`` with its classifier removed; random (seeded) initialisation when ``weights_file`` is None.
+
+    With ``weights_name`` (torchvision's, e.g. IMAGENET1K_V1) the file's SHA-256 must match torchvision's; any file
+    is loaded with ``weights_only=True`` (tensors only, no code)."""
     import torchvision
 
     if arch not in ARCHS:
@@ -83,7 +131,13 @@ def build_model(arch: str, weights_file: str | os.PathLike | None = None, seed: 
         path = Path(weights_file)
         if not path.is_file():
             raise WeightsUnavailable(f"weights file {path} does not exist; place a {arch} state-dict file there")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        if weights_name is not None:
+            check_weights_hash(path, arch, weights_name)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # an UnpicklingError for anything beyond tensors, or not a torch file at all
+            raise WeightsUnavailable(f"weights file {path} is not a plain state dict of tensors ({type(error).__name__}: "
+                                     f"{str(error).splitlines()[0]}); it is refused unloaded") from error
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]
         try:
@@ -114,10 +168,11 @@ class Preprocess(torch.nn.Module):
 
 
 def _batches(split: ImageSplit, batch_size: int, num_workers: int, pin: bool):
+    """(uint8 batch, per-image decoding errors or None) in the split's order."""
     if split.images is not None:
         for start in range(0, len(split), batch_size):
             batch = torch.from_numpy(split.images[start : start + batch_size])
-            yield batch.pin_memory() if pin else batch
+            yield (batch.pin_memory() if pin else batch), None
         return
     loader = torch.utils.data.DataLoader(
         split.items,
@@ -156,13 +211,15 @@ def embed_split(
     device: torch.device | str = "cpu",
     num_workers: int = 0,
     precision: str = "fp32",
+    on_bad_image: str = "fail",
     metadata: dict | None = None,
     progress: bool = True,
 ) -> dict:
     """Embed every image of ``split`` and write the Parquet file; returns the metadata written (with timings).
 
     ``precision``: fp32 (the reproduction: TF32 is switched off on CUDA, so convolutions and products are true
-    float32) or bf16 (autocast: about twice the speed on GPUs, features rounded)."""
+    float32) or bf16 (autocast: about twice the speed on GPUs, features rounded). ``on_bad_image``: an image that
+    cannot be decoded fails the job with its name ('fail') or is left out and counted in the metadata ('skip')."""
     from tqdm import tqdm
 
     device = torch.device(device)
@@ -190,21 +247,34 @@ def embed_split(
         "versions": library_versions(),
     }
     start = time.perf_counter()
+    skipped: list[str] = []
     with EmbeddingWriter(out_path, dim, meta) as writer:
         done = 0
         bar = tqdm(total=len(split), unit="img", desc=f"{split.dataset}/{split.split}", disable=not progress)
-        for batch in _batches(split, batch_size, num_workers, pin=cuda):
-            batch = batch.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                features = model(preprocess(batch))
-            vectors = features.float().cpu().numpy()
-            n = len(vectors)
-            writer.write(split.ids[done : done + n], split.labels[done : done + n], vectors)
+        for batch, errors in _batches(split, batch_size, num_workers, pin=cuda):
+            n = len(batch)
+            ids, labels = split.ids[done : done + n], split.labels[done : done + n]
+            bad = [e for e in errors or [] if e]
+            if bad:
+                if on_bad_image != "skip":
+                    more = f" ({len(bad) - 1} more in this batch)" if len(bad) > 1 else ""
+                    raise BadImage(f"{bad[0]}{more}. Fix or remove the file, or set embedding.on_bad_image: skip to "
+                                   f"leave such images out (they are counted in the embedding's metadata)")
+                keep = torch.tensor([not e for e in errors])
+                batch, ids, labels = batch[keep], ids[keep.numpy()], labels[keep.numpy()]
+                skipped += bad
+                log.warning("skipped %d image(s): %s", len(bad), "; ".join(bad[:3]))
+            if len(batch):
+                batch = batch.to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    features = model(preprocess(batch))
+                writer.write(ids, labels, features.float().cpu().numpy())
             done += n
             bar.update(n)
         bar.close()
         if done != len(split):
             raise RuntimeError(f"embedded {done} images but the split has {len(split)}")
+        writer.metadata |= {"skipped_images": len(skipped), "skipped": skipped[:100]}
     seconds = time.perf_counter() - start
     log.info("%s/%s: %d images in %.1f s (%.1f img/s) on %s", split.dataset, split.split, done, seconds,
              done / max(seconds, 1e-9), meta["device"])

@@ -27,6 +27,10 @@ import torch.nn.functional as F
 from .candidates import Candidates, gather_ranges
 
 KS = (10, 50)
+# Columns that measure the machine, not the method: they go to timings.csv, so metrics.csv and every table are
+# byte-identical between two runs of the same config (checksums.sha256).
+TIMING_COLUMNS = ("build_seconds", "candidate_seconds", "query_seconds", "evaluate_seconds", "latency_p50_ms",
+                  "latency_p99_ms", "peak_memory_mb", "device")
 RECALL_TOLERANCE = 1e-5
 BYTES_PER_RANKED_ELEMENT = 48  # scores, sort values and indices, ids, relevance, cumulative counts
 SPARSE_SUB_BLOCK = 64  # queries ranked together when candidates come as lists

@@ -20,6 +20,17 @@ import pyarrow.parquet as pq
 METADATA_KEY = b"lshbench"
 
 
+class UnreadableFile(RuntimeError):
+    """An intermediate file is not what it should be (truncated, not Parquet); the message says how to re-create it."""
+
+
+def unreadable(path: str | os.PathLike, error: Exception) -> UnreadableFile:
+    return UnreadableFile(
+        f"{path} cannot be read ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); it is "
+        f"truncated or not an lshbench file. Re-create it with the same command plus `--forcerun {path}`"
+    )
+
+
 @dataclass
 class Embeddings:
     ids: np.ndarray  # int64 (N,)
@@ -59,6 +70,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside ``path`` that replaces it only if the block finishes without an exception."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):  # left by a killed job that owned this name
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp
@@ -102,6 +115,9 @@ class EmbeddingWriter:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is None:
             self._flush()
+            # what was learnt while writing (rows written, images skipped) goes into the footer's key-value metadata
+            self.metadata["rows"] = self.rows
+            self._writer.add_key_value_metadata({METADATA_KEY.decode(): json.dumps(self.metadata, sort_keys=True)})
         self._writer.close()
         return self._atomic.__exit__(exc_type, exc, tb)
 
@@ -112,14 +128,21 @@ def write_embeddings(path: str | os.PathLike, emb: Embeddings) -> None:
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
-    raw = pq.read_schema(path).metadata or {}
+    """The ``lshbench`` metadata of an embedding file (the footer's, completed when the file was closed)."""
+    try:
+        raw = pq.read_metadata(path).metadata or {}
+    except (OSError, pa.ArrowException) as error:
+        raise unreadable(path, error) from error
     if METADATA_KEY not in raw:
         raise ValueError(f"{path}: not an lshbench embedding file (no '{METADATA_KEY.decode()}' metadata)")
     return json.loads(raw[METADATA_KEY])
 
 
 def read_embeddings(path: str | os.PathLike) -> Embeddings:
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        raise unreadable(path, error) from error
     missing = {"id", "label", "embedding"} - set(table.column_names)
     if missing:
         raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected id, label, embedding")
@@ -148,7 +171,10 @@ def write_neighbours(path: str | os.PathLike, query_ids: np.ndarray, neighbours:
 
 def read_neighbours(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(query ids, neighbours (Q, k), similarities (Q, k)) as written by write_neighbours."""
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        raise unreadable(path, error) from error
     out = [table.column("query_id").to_numpy()]
     for name in ("neighbours", "similarities"):
         column = table.column(name).combine_chunks()

@@ -7,12 +7,20 @@ import sys
 from typing import Callable
 
 from .config import ConfigError
-from .datasets import DatasetUnavailable
-from .embed import WeightsUnavailable
+from .datasets import BadImage, DatasetUnavailable
+from .embed import DeviceUnavailable, WeightsUnavailable
+from .io import UnreadableFile
 from .methods.base import ParameterError
 
-# Errors whose message tells the user what to do; they are shown without a traceback.
-USER_ERRORS = (DatasetUnavailable, WeightsUnavailable, ConfigError, ParameterError)
+
+class VerifyFailed(RuntimeError):
+    """`snakemake verify` found files that are not whole."""
+
+
+# Errors whose message tells the user what to do; they are shown without a traceback. They cannot change by
+# themselves, so no rule retries them.
+USER_ERRORS = (DatasetUnavailable, WeightsUnavailable, ConfigError, ParameterError, BadImage, DeviceUnavailable,
+               UnreadableFile, VerifyFailed)
 
 
 def run(snakemake, main: Callable) -> None:

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 
@@ -95,11 +96,41 @@ def method_settings(wildcards):
     return "{}"
 
 
-def metrics_targets():
+def metrics_targets(name="metrics.csv"):
     return [
-        f"results/{dataset}/metrics/{space}/{method}/{params}/metrics.csv"
+        f"results/{dataset}/metrics/{space}/{method}/{params}/{name}"
         for dataset, space, method, params in PLAN
     ]
+
+
+def timings_targets():
+    return metrics_targets("timings.csv")
+
+
+TABLES = [
+    "figure1_kmeans",
+    "figure2_hyperplane",
+    "figure4_neural",
+    "vs_report",
+    "summary",
+]
+
+
+def checksum_targets():
+    """Every table, metrics file and embedding: what two runs of one config must reproduce byte for byte."""
+    if not PLAN:
+        return embedding_targets()
+    tables = [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
+    tables += [
+        f"results/tables/figure3_neural_loss.{ext}" for ext in ("csv", "md", "png")
+    ]
+    return (
+        embedding_targets()
+        + metrics_targets()
+        + metrics_targets("per_query.parquet")
+        + ["results/metrics.csv"]
+        + tables
+    )
 
 
 def neural_training_input(wildcards):
@@ -108,9 +139,12 @@ def neural_training_input(wildcards):
 
 
 def library(module):
-    """A module of the lshbench package, as an input: editing it re-runs the cheap jobs built on it (tables, plots).
+    """The SHA-256 of a module of the lshbench package, as a param: editing the module re-runs the cheap jobs built
+    on it (tables, plots), and another checkout of the same code re-runs nothing (a path would differ).
     Snakemake tracks only a script's own file as its code."""
-    return os.path.join(workflow.basedir, "lshbench", module)
+    path = os.path.join(workflow.basedir, "lshbench", module)
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()[:16]
 
 
 def method_metrics(*methods):
@@ -157,17 +191,10 @@ def report_targets():
     """Everything after the embeddings; nothing when the config runs no method (an embeddings-only run)."""
     if not PLAN:
         return []
-    tables = [
-        "figure1_kmeans",
-        "figure2_hyperplane",
-        "figure4_neural",
-        "vs_report",
-        "summary",
-    ]
     methods = sorted({(d, m) for d, _, m, _ in PLAN if m != "exact"})
     return (
         ["results/metrics.csv"]
-        + [f"results/tables/{t}.csv" for t in tables]
+        + [f"results/tables/{t}.csv" for t in TABLES]
         + ["results/tables/figure3_neural_loss.png"]
         + [f"results/plots/{d}_{m}.png" for d, m in methods]
         + [

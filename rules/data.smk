@@ -1,4 +1,5 @@
 # Downloads run where Snakemake runs (cluster login nodes usually have internet; compute nodes often do not).
+# No `retries:`: the jobs retry transient network errors themselves; a data or config error cannot change by retrying.
 localrules:
     download,
     fetch_weights,
@@ -11,7 +12,6 @@ rule download:
         "results/logs/download/{dataset}.log",
     benchmark:
         "results/benchmarks/download/{dataset}.tsv"
-    retries: 2
     conda:
         "../envs/cpu.yaml"
     threads: 1
@@ -28,7 +28,6 @@ rule fetch_weights:
         "results/logs/fetch_weights/{arch}.{weights_name}.log",
     benchmark:
         "results/benchmarks/fetch_weights/{arch}.{weights_name}.tsv"
-    retries: 2
     conda:
         "../envs/cpu.yaml"
     threads: 1

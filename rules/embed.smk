@@ -21,10 +21,8 @@ rule embed:
         weights=model_setting("weights"),
         image_size=model_setting("image_size"),
         seed=config["seed"],
-        batch_size=config["embedding"]["batch_size"],
-        num_workers=config["embedding"]["num_workers"],
-        device=config["device"],
         precision=config["embedding"]["precision"],
+        on_bad_image=config["embedding"]["on_bad_image"],
     script:
         "../workflow/scripts/embed.py"
 

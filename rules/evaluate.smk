@@ -1,5 +1,7 @@
 localrules:
     collect_metrics,
+    checksums,
+    verify,
 
 
 rule evaluate:
@@ -11,6 +13,7 @@ rule evaluate:
     output:
         metrics="results/{dataset}/metrics/{space}/{method}/{params}/metrics.csv",
         per_query="results/{dataset}/metrics/{space}/{method}/{params}/per_query.parquet",
+        timings="results/{dataset}/metrics/{space}/{method}/{params}/timings.csv",
     log:
         "results/logs/evaluate/{dataset}/{space}/{method}/{params}.log",
     benchmark:
@@ -25,8 +28,6 @@ rule evaluate:
         mem_mb=config["evaluation"]["mem_mb"],
         runtime=config["evaluation"]["runtime"],
     params:
-        device=config["device"],
-        memory_mb=config["evaluation"]["memory_mb"],
         latency_queries=config["evaluation"]["latency_queries"],
     script:
         "../workflow/scripts/evaluate.py"
@@ -34,9 +35,11 @@ rule evaluate:
 
 rule collect_metrics:
     input:
-        metrics_targets(),
+        metrics=metrics_targets(),
+        timings=timings_targets(),
     output:
-        "results/metrics.csv",
+        metrics="results/metrics.csv",
+        timings="results/timings.csv",
     log:
         "results/logs/collect_metrics.log",
     benchmark:
@@ -46,3 +49,31 @@ rule collect_metrics:
     threads: 1
     script:
         "../workflow/scripts/collect_metrics.py"
+
+
+rule checksums:
+    input:
+        checksum_targets(),
+    output:
+        "results/checksums.sha256",
+    log:
+        "results/logs/checksums.log",
+    conda:
+        "../envs/cpu.yaml"
+    threads: 1
+    script:
+        "../workflow/scripts/checksums.py"
+
+
+# No output: runs whenever asked for (`snakemake verify`), and reads only what exists.
+rule verify:
+    log:
+        "results/logs/verify.log",
+    conda:
+        "../envs/cpu.yaml"
+    threads: 1
+    params:
+        embeddings=embedding_targets(),
+        plan=PLAN,
+    script:
+        "../workflow/scripts/verify.py"

@@ -15,9 +15,6 @@ rule exact_neighbours:
         gpu=GPU,
         mem_mb=config["evaluation"]["mem_mb"],
         runtime=config["evaluation"]["runtime"],
-    params:
-        device=config["device"],
-        memory_mb=config["evaluation"]["memory_mb"],
     script:
         "../workflow/scripts/exact_neighbours.py"
 
@@ -44,7 +41,6 @@ rule build_index:
         runtime=config["evaluation"]["runtime"],
     params:
         seed=config["seed"],
-        device=config["device"],
         settings=method_settings,
     script:
         "../workflow/scripts/build_index.py"
@@ -69,7 +65,6 @@ rule train_neural:
         runtime=config["evaluation"]["runtime"],
     params:
         seed=config["seed"],
-        device=config["device"],
     script:
         "../workflow/scripts/train_neural.py"
 
@@ -95,6 +90,5 @@ rule build_neural:
         runtime=config["evaluation"]["runtime"],
     params:
         seed=config["seed"],
-        device=config["device"],
     script:
         "../workflow/scripts/build_index.py"

@@ -13,7 +13,6 @@ localrules:
 rule figure1:
     input:
         metrics=method_metrics("kmeans"),
-        code=library("tables.py"),
     output:
         csv=report(
             "results/tables/figure1_kmeans.csv",
@@ -27,6 +26,7 @@ rule figure1:
         "../envs/cpu.yaml"
     threads: 1
     params:
+        code=library("tables.py"),
         figure="figure1_kmeans",
         datasets=list(DATASETS),
     script:
@@ -36,7 +36,6 @@ rule figure1:
 rule figure2:
     input:
         metrics=method_metrics("hyperplane"),
-        code=library("tables.py"),
     output:
         csv=report(
             "results/tables/figure2_hyperplane.csv",
@@ -50,6 +49,7 @@ rule figure2:
         "../envs/cpu.yaml"
     threads: 1
     params:
+        code=library("tables.py"),
         figure="figure2_hyperplane",
         datasets=list(DATASETS),
     script:
@@ -59,8 +59,6 @@ rule figure2:
 rule figure3:
     input:
         losses=neural_losses(),
-        code=library("tables.py"),
-        plot_code=library("plots.py"),
     output:
         csv=report(
             "results/tables/figure3_neural_loss.csv",
@@ -79,6 +77,8 @@ rule figure3:
         "../envs/cpu.yaml"
     threads: 1
     params:
+        code=library("tables.py"),
+        plot_code=library("plots.py"),
         figure="figure3_neural_loss",
         trainings=neural_trainings(),
     script:
@@ -88,7 +88,6 @@ rule figure3:
 rule figure4:
     input:
         metrics=method_metrics("neural"),
-        code=library("tables.py"),
     output:
         csv=report(
             "results/tables/figure4_neural.csv",
@@ -102,6 +101,7 @@ rule figure4:
         "../envs/cpu.yaml"
     threads: 1
     params:
+        code=library("tables.py"),
         figure="figure4_neural",
         datasets=list(DATASETS),
     script:
@@ -111,7 +111,6 @@ rule figure4:
 rule vs_report:
     input:
         metrics=method_metrics("kmeans", "hyperplane", "neural"),
-        code=library("tables.py"),
     output:
         csv=report(
             "results/tables/vs_report.csv",
@@ -125,6 +124,7 @@ rule vs_report:
         "../envs/cpu.yaml"
     threads: 1
     params:
+        code=library("tables.py"),
         figure="vs_report",
         datasets=list(DATASETS),
     script:
@@ -134,7 +134,6 @@ rule vs_report:
 rule summary:
     input:
         metrics=metrics_targets(),
-        code=library("tables.py"),
     output:
         csv=report(
             "results/tables/summary.csv",
@@ -148,6 +147,7 @@ rule summary:
         "../envs/cpu.yaml"
     threads: 1
     params:
+        code=library("tables.py"),
         figure="summary",
         datasets=list(DATASETS),
     script:
@@ -157,7 +157,6 @@ rule summary:
 rule plot_method:
     input:
         metrics=dataset_method_metrics,
-        code=library("plots.py"),
     output:
         report(
             "results/plots/{dataset}_{method}.png",
@@ -172,6 +171,8 @@ rule plot_method:
     conda:
         "../envs/cpu.yaml"
     threads: 1
+    params:
+        code=library("plots.py"),
     script:
         "../workflow/scripts/plots.py"
 
@@ -179,7 +180,6 @@ rule plot_method:
 rule plot_tradeoff:
     input:
         metrics=dataset_metrics,
-        code=library("plots.py"),
     output:
         report(
             "results/plots/{dataset}_tradeoff.png",
@@ -192,5 +192,7 @@ rule plot_tradeoff:
     conda:
         "../envs/cpu.yaml"
     threads: 1
+    params:
+        code=library("plots.py"),
     script:
         "../workflow/scripts/plots.py"

@@ -45,6 +45,24 @@ BAD = {
                                     ["'fp16' is not one of ['fp32', 'bf16']"]),
     "standardize not a list": (lambda c: c.update(methods={"neural": {"standardize": True}}),
                                ["True is not of type 'array'"]),
+    "dataset name with a trailing newline": (lambda c: c["datasets"][0].update(name="digits\n"),
+                                             ["datasets[0].name: 'digits\\n' must be lower-case letters"]),
+    "model name with a trailing newline": (lambda c: c["models"][0].update(name="m\n"), ["models[0].name: 'm\\n'"]),
+    "device with a trailing newline": (lambda c: c.update(device="cpu\n"), ["device: 'cpu\\n' must be"]),
+    "query limit below the classes": (lambda c: c["datasets"][0].update(query_limit=5),
+                                      ["datasets[0] ('digits').query_limit: 5 is below the 10 classes"]),
+    "gallery limit below the classes": (lambda c: c["datasets"][0].update(gallery_limit=9),
+                                        ["gallery_limit: 9 is below the 10 classes"]),
+    "K above the gallery limit": (
+        lambda c: (c["datasets"][0].update(gallery_limit=300, grids={"kmeans": {"K": [5, 500]}}),
+                   c.update(methods={"kmeans": {"spaces": ["m"]}})),
+        ["datasets[0] ('digits').grids.kmeans.K: 500 exceeds the 300 gallery images"]),
+    "grid without spaces": (lambda c: c["datasets"][0].update(grids={"kmeans": {"K": [5]}}),
+                            ["methods.kmeans.spaces is empty but datasets ['digits'] have a grids.kmeans"]),
+    "spaces without a grid": (lambda c: c.update(methods={"hyperplane": {"spaces": ["m"]}}),
+                              ["methods.hyperplane.spaces is set (['m']) but no dataset has a grids.hyperplane"]),
+    "colliding pca space names": (lambda c: c["models"][0].update(pca={"variance": [0.95, 0.9500001]}),
+                                  ["give the same space name 'm-pcavar95'"]),
 }
 
 
@@ -98,6 +116,7 @@ def test_method_space_must_exist(tmp_path):
 
 
 def test_neural_j_larger_than_h(tmp_path):
-    config = with_change(lambda c: c["datasets"][0].update(grids={"neural": {"J": [900]}}))
+    config = with_change(lambda c: (c["datasets"][0].update(grids={"neural": {"J": [900]}}),
+                                    c.update(methods={"neural": {"spaces": ["m"]}})))
     result = snakemake(tmp_path, config, "-n", check=False)
     assert result.returncode != 0 and "grids.neural.J: 900 exceeds methods.neural.H = 800" in result.output

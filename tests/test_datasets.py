@@ -86,7 +86,7 @@ def test_huggingface_parquet_directory(tmp_path):
     assert manifest["splits"] == {"gallery": {"images": 16, "classes": 3}, "query": {"images": 8, "classes": 3}}
     query = open_split(cfg, tmp_path / "resources", "query", image_size=40)
     assert query.class_names == ["a", "b", "c"]
-    assert query.items[0].shape == (40, 40, 3)
+    assert query.items[0][0].shape == (40, 40, 3) and query.items[0][1] == ""  # (image, decoding error)
     np.testing.assert_array_equal(query.labels, np.arange(8) % 3)
 
 
@@ -123,5 +123,5 @@ def test_imagefolder_split(tmp_path):
     query = open_split(cfg, tmp_path / "res", "query", image_size=24)
     assert query.class_names == ["class_0", "class_1", "class_2"]
     assert np.bincount(query.labels).tolist() == [2, 2, 2]
-    assert query.items[1].shape == (24, 24, 3)
+    assert query.items[1][0].shape == (24, 24, 3)
     assert json.loads((tmp_path / "res" / "manifest.json").read_text())["source"] == "imagefolder"

@@ -1,6 +1,11 @@
 """Index builds and evaluations through the real Snakemake CLI on scikit-learn's digits (small grids)."""
 
 import copy
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -47,7 +52,8 @@ def test_one_metrics_file_per_configuration(workdir):
         assert row.precision_at_10 == pytest.approx(per_query.precision_at_10.mean())
         assert row.mAP == pytest.approx(per_query.average_precision.mean())
         assert (workdir / "results" / "digits" / "index" / space / method / params / "index.json").is_file()
-        assert row.build_seconds >= 0 and row.latency_p50_ms > 0 and row.latency_queries == 20
+        timings = pd.read_csv(folder / "timings.csv").iloc[0]
+        assert timings.build_seconds >= 0 and timings.latency_p50_ms > 0 and row.latency_queries == 20
     exact = combined[(combined.method == "exact") & (combined.space == "small")].iloc[0]
     assert exact.recall_at_10 == 1.0 and exact.candidates_fraction == 1.0
     kmeans = combined[(combined.params == "K=10_probes=1") & (combined.space == "small")].iloc[0]
@@ -65,14 +71,75 @@ def test_metrics_carry_the_index_parameters(workdir):
     assert kmeans.strict_precision_at_50 <= kmeans.precision_at_50
 
 
-def test_kmeans_setting_reruns_only_kmeans(workdir):
+KMEANS_JOBS = {(rule, space, "kmeans", params) for rule in ("build_index", "evaluate")
+               for space in ("small", "small-pca16") for params in ("K=5_probes=1", "K=10_probes=1")}
+KMEANS_DOWNSTREAM = {"collect_metrics", "figure1", "vs_report", "summary", "plot_method", "plot_tradeoff", "checksums",
+                     "all"}
+RERUN_SCOPES = {  # setting -> (change, jobs of configurations that must re-run, other rules that must re-run)
+    "embedding.batch_size": (lambda c: c["embedding"].update(batch_size=7), set(), set()),
+    "embedding.num_workers": (lambda c: c["embedding"].update(num_workers=1), set(), set()),
+    "embedding.threads": (lambda c: c["embedding"].update(threads=2), set(), set()),
+    "device": (lambda c: c.update(device="cpu"), set(), set()),
+    "evaluation.memory_mb": (lambda c: c["evaluation"].update(memory_mb=77), set(), set()),
+    "evaluation.threads": (lambda c: c["evaluation"].update(threads=2), set(), set()),
+    "methods.kmeans.tol": (lambda c: c["methods"]["kmeans"].update(tol=0.01), KMEANS_JOBS, KMEANS_DOWNSTREAM),
+    "methods.kmeans.max_iter": (lambda c: c["methods"]["kmeans"].update(max_iter=7), KMEANS_JOBS, KMEANS_DOWNSTREAM),
+}
+
+
+@pytest.mark.parametrize("setting", sorted(RERUN_SCOPES))
+def test_a_setting_reruns_exactly_what_it_changes(workdir, setting):
+    change, expected_jobs, expected_rules = RERUN_SCOPES[setting]
     changed = copy.deepcopy(CONFIG)
-    changed["methods"]["kmeans"]["max_iter"] = 7
-    path = workdir / "kmeans-changed.yaml"
+    change(changed)
+    path = workdir / "changed-setting.yaml"
     path.write_text(yaml.safe_dump(changed))
     planned = planned_jobs(snakemake(workdir, path, "-n").output)
-    builds = {(w.get("space"), w.get("method"), w.get("params")) for rule, w in planned if rule == "build_index"}
-    assert builds == {(s, "kmeans", p) for s in ("small", "small-pca16") for p in ("K=5_probes=1", "K=10_probes=1")}
+    jobs = {(rule, w.get("space"), w.get("method"), w.get("params")) for rule, w in planned
+            if rule in ("build_index", "evaluate", "build_neural", "train_neural", "embed", "pca", "exact_neighbours")}
+    assert jobs == expected_jobs
+    assert {rule for rule, _ in planned} - {job[0] for job in jobs} == expected_rules
+
+
+def test_another_checkout_reruns_nothing(workdir, repo, tmp_path):
+    checkout = tmp_path / "checkout"
+    shutil.copytree(repo, checkout, ignore=shutil.ignore_patterns(".venv", ".git", "results", "resources",
+                                                                  ".snakemake", "__pycache__", "*.egg-info"))
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(checkout / "Snakefile"),
+                             "--directory", str(workdir), "--cores", "1", "--configfile",
+                             str(workdir / "test-config.yaml"), "-n"], capture_output=True, text=True)
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr, result.stdout[-3000:]
+
+
+def test_checksums_list_tables_metrics_and_embeddings(workdir):
+    # two runs agreeing byte for byte is checked by tests/test_slurm.py (a local and a cluster run of one preset)
+    results = workdir / "results"
+    listed = dict(line.split("  ")[::-1] for line in (results / "checksums.sha256").read_text().splitlines())
+    for table in sorted((results / "tables").iterdir()):
+        assert f"results/tables/{table.name}" in listed
+    assert "results/digits/embeddings/small/gallery.parquet" in listed and "results/metrics.csv" in listed
+    for path, digest in listed.items():
+        assert hashlib.sha256((workdir / path).read_bytes()).hexdigest() == digest, path
+    assert "build_seconds" in (results / "timings.csv").read_text().splitlines()[0]
+    assert "seconds" not in (results / "metrics.csv").read_text().splitlines()[0]
+
+
+def test_verify_finds_a_truncated_intermediate(workdir):
+    config = workdir / "test-config.yaml"
+    assert "0 problem(s)" in snakemake(workdir, None, "verify", "--configfile", str(config)).output
+    target = workdir / "results" / "digits" / "embeddings" / "small-pca16" / "gallery.parquet"
+    original, stat = target.read_bytes(), target.stat()
+    try:
+        target.write_bytes(original[: len(original) // 2])
+        os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert "Nothing to be done" in snakemake(workdir, config, "-n").output  # Snakemake cannot see it
+        result = snakemake(workdir, None, "verify", "--configfile", str(config), check=False)
+        assert result.returncode != 0
+        assert f"results/digits/embeddings/small-pca16/gallery.parquet: unreadable Parquet" in result.output
+        assert "--forcerun results/digits/embeddings/small-pca16/gallery.parquet" in result.output
+    finally:
+        target.write_bytes(original)
+        os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def test_grid_change_runs_only_new_configurations(workdir):
@@ -94,17 +161,17 @@ def test_grid_change_runs_only_new_configurations(workdir):
     }
     downstream = {rule for rule, _ in planned if rule not in upstream}
     assert downstream == {"collect_metrics", "figure1", "figure4", "vs_report", "summary", "plot_method",
-                          "plot_tradeoff", "all"}  # not figure2 or figure3: their inputs did not change
+                          "plot_tradeoff", "checksums", "all"}  # not figure2 or figure3: their inputs did not change
 
 
-def test_k_larger_than_the_gallery_fails_clearly(tmp_path):
+def test_k_larger_than_the_gallery_fails_at_parse_time(tmp_path):
     config = copy.deepcopy(CONFIG)
     config["datasets"][0]["grids"] = {"kmeans": {"K": [500]}}
     config["methods"] = {"kmeans": {"spaces": ["small"]}}
     result = snakemake(tmp_path, config, check=False)
     assert result.returncode != 0
-    assert "kmeans K=500 exceeds the gallery size 300" in result.output
-    assert (tmp_path / "results" / "digits" / "embeddings" / "small" / "gallery.parquet").is_file()  # kept
+    assert "grids.kmeans.K: 500 exceeds the 300 gallery images of this dataset" in result.output
+    assert not (tmp_path / "results").exists()  # before any job
 
 
 def test_tables_and_plots_come_from_the_metrics_files(workdir):
@@ -141,7 +208,8 @@ def test_one_changed_metrics_file_changes_one_cell(workdir):
     row.loc[0, "mAP"] = 0.123456
     row.to_csv(path, index=False)
     jobs = {rule for rule, _ in planned_jobs(snakemake(workdir, config, "-n").output)}
-    assert jobs == {"figure1", "vs_report", "summary", "plot_method", "plot_tradeoff", "collect_metrics", "all"}
+    assert jobs == {"figure1", "vs_report", "summary", "plot_method", "plot_tradeoff", "collect_metrics", "checksums",
+                    "all"}
     snakemake(workdir, config)
     after = pd.read_csv(workdir / "results" / "tables" / "figure1_kmeans.csv")
     changed = (before.fillna(-1) != after.fillna(-1))

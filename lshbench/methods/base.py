@@ -53,10 +53,13 @@ class Index(ABC):
     def save(self, folder: str | Path, extra: dict | None = None) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        shapes = {}
         for name, array in self.arrays().items():
-            np.save(folder / f"{name}.npy", array.detach().cpu().numpy())
+            values = array.detach().cpu().numpy()
+            np.save(folder / f"{name}.npy", values)
+            shapes[name] = {"shape": list(values.shape), "dtype": str(values.dtype)}
         meta = {"method": self.method, "params": self.params(), "n_gallery": self.n_gallery, **self.info(),
-                **(extra or {})}
+                **(extra or {}), "arrays": shapes}
         (folder / "index.json").write_text(json.dumps(meta, indent=2))
 
     def _check_queries(self, queries: torch.Tensor) -> torch.Tensor:

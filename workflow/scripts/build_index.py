@@ -33,7 +33,7 @@ def make_index(sm, method, params, device):
 def main(sm):
     method = sm.wildcards.get("method", "neural")
     params = parse_params(sm.wildcards.params)
-    device = resolve_device(sm.params.device)
+    device = resolve_device(sm.config["device"])
     gallery = read_embeddings(sm.input.gallery)
     index = make_index(sm, method, params, device)
     x, labels = torch.from_numpy(gallery.vectors).to(device), torch.from_numpy(gallery.labels)

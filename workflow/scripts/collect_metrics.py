@@ -1,4 +1,4 @@
-"""All metrics.csv files in one table, results/metrics.csv."""
+"""All metrics.csv files in one table, results/metrics.csv; all timings.csv files in results/timings.csv."""
 
 import pandas as pd
 
@@ -7,9 +7,10 @@ from lshbench.io import atomic_path
 
 
 def main(sm):
-    frame = pd.concat([pd.read_csv(path) for path in sm.input], ignore_index=True)
-    with atomic_path(sm.output[0]) as tmp:
-        frame.to_csv(tmp, index=False)
+    for name in ("metrics", "timings"):
+        frame = pd.concat([pd.read_csv(path) for path in sm.input[name]], ignore_index=True)
+        with atomic_path(sm.output[name]) as tmp:
+            frame.to_csv(tmp, index=False)
 
 
 workflow.run(snakemake, main)  # noqa: F821

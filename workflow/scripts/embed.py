@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lshbench import workflow
 from lshbench.datasets import open_split
+from lshbench.config import weights_kind
 from lshbench.embed import build_model, embed_split, resolve_device
 
 
@@ -13,15 +14,17 @@ def main(sm):
     p = sm.params
     dataset = json.loads(p.dataset)
     split = open_split(dataset, Path(sm.input.manifest).parent, sm.wildcards.split, image_size=p.image_size)
-    model = build_model(p.arch, sm.input.weights or None, seed=p.seed)
+    named = p.weights if weights_kind(p.weights) == "named" else None
+    model = build_model(p.arch, sm.input.weights or None, seed=p.seed, weights_name=named)
     result = embed_split(
         split,
         model,
         sm.output[0],
         image_size=p.image_size,
-        batch_size=p.batch_size,
-        device=resolve_device(p.device),
-        num_workers=min(p.num_workers, sm.threads),
+        batch_size=sm.config["embedding"]["batch_size"],
+        device=resolve_device(sm.config["device"]),
+        num_workers=min(sm.config["embedding"]["num_workers"], sm.threads),
+        on_bad_image=p.on_bad_image,
         precision=p.precision,
         metadata={"model": sm.wildcards.model, "arch": p.arch, "weights": p.weights, "seed": p.seed, "space": sm.wildcards.model},
     )

@@ -11,10 +11,10 @@ from lshbench.io import read_embeddings, write_neighbours
 
 
 def main(sm):
-    device = resolve_device(sm.params.device)
+    device = resolve_device(sm.config["device"])
     gallery, query = read_embeddings(sm.input.gallery), read_embeddings(sm.input.query)
     ids, scores = exact_top_k(torch.from_numpy(gallery.vectors).to(device), torch.from_numpy(query.vectors).to(device),
-                              k=50, memory_mb=sm.params.memory_mb)
+                              k=50, memory_mb=sm.config["evaluation"]["memory_mb"])
     write_neighbours(sm.output[0], query.ids, ids.cpu().numpy(), scores.cpu().numpy())
     logging.info("exact top %d of %d queries over %d gallery items", ids.shape[1], len(query), len(gallery))
 

@@ -19,7 +19,7 @@ from lshbench.methods.neural import network_arrays, train_network
 def main(sm):
     p = sm.params
     settings = parse_params(sm.wildcards.params)
-    device = resolve_device(p.device)
+    device = resolve_device(sm.config["device"])
     gallery = read_embeddings(sm.input.gallery)
     x, y = torch.from_numpy(gallery.vectors), torch.from_numpy(gallery.labels)
     count = settings["L"] if settings["networks"] == "per_table" else 1
