@@ -78,6 +78,33 @@ def tradeoff_plot(metrics: pd.DataFrame, dataset: str, path: str | os.PathLike) 
     plt.close(figure)
 
 
+def qps_plot(metrics: pd.DataFrame, timings: pd.DataFrame, dataset: str, path: str | os.PathLike) -> None:
+    """recall@10 against queries per second (log scale) as ann-benchmarks plots it, and precision@10 against the
+    share of the gallery scanned: every configuration of every method, exact search once per space."""
+    keys = ["dataset", "space", "method", "params"]
+    rows = metrics[metrics["dataset"] == dataset].merge(timings[keys + ["query_seconds"]], on=keys, how="left")
+    rows = rows.assign(qps=rows["n_queries"] / rows["query_seconds"].clip(lower=1e-9))
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    panels = (("qps", "recall_at_10", "queries per second (log)", "recall@10 vs exact top 10 (%)"),
+              ("candidates_fraction", "precision_at_10", "candidates scanned (% of the gallery)", "precision@10 (%)"))
+    for axis, (x, y, x_label, y_label) in zip(axes, panels):
+        scale = 1 if x == "qps" else 100
+        for method, group in rows[rows["method"] != "exact"].groupby("method"):
+            axis.scatter(scale * group[x], 100 * group[y], label=method, s=30, color=COLOURS.get(method), alpha=0.8)
+        exact = rows[rows["method"] == "exact"].sort_values("space")
+        for marker, (_, row) in zip(EXACT_MARKERS * 4, exact.iterrows()):
+            axis.scatter([scale * row[x]], [100 * row[y]], label=f"exact ({row['space']})", marker=marker, s=140,
+                         color=COLOURS["exact"], alpha=0.8)
+        axis.set_xscale("log")
+        axis.set_xlabel(x_label)
+        axis.set_ylabel(y_label)
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.suptitle(f"{dataset}: recall against speed, precision against candidates scanned")
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def loss_plot(losses: pd.DataFrame, path: str | os.PathLike) -> None:
     """Figure 3's loss per epoch: one panel per dataset, one curve per weighted term and the total."""
     keys = ["dataset", "space", "training"]

@@ -164,6 +164,14 @@ def dataset_metrics(wildcards):
     ]
 
 
+def dataset_timings(wildcards):
+    return [
+        f"results/{d}/metrics/{s}/{m}/{p}/timings.csv"
+        for d, s, m, p in PLAN
+        if d == wildcards.dataset
+    ]
+
+
 def dataset_method_metrics(wildcards):
     return [
         f"results/{d}/metrics/{s}/{m}/{p}/metrics.csv"
@@ -198,8 +206,9 @@ def report_targets():
         + ["results/tables/figure3_neural_loss.png"]
         + [f"results/plots/{d}_{m}.png" for d, m in methods]
         + [
-            f"results/plots/{d}_tradeoff.png"
+            f"results/plots/{d}_{plot}.png"
             for d in DATASETS
             if any(p[0] == d for p in PLAN)
+            for plot in ("tradeoff", "qps")
         ]
     )

@@ -1,5 +1,6 @@
 # Tables and plots take a second each: they run where Snakemake runs, not as cluster jobs.
 localrules:
+    plot_qps,
     figure1,
     figure2,
     figure3,
@@ -17,7 +18,7 @@ rule figure1:
         csv=report(
             "results/tables/figure1_kmeans.csv",
             caption="../report/figure1.rst",
-            category="Tables",
+            category="Figure 1: k-means",
         ),
         md="results/tables/figure1_kmeans.md",
     log:
@@ -40,7 +41,7 @@ rule figure2:
         csv=report(
             "results/tables/figure2_hyperplane.csv",
             caption="../report/figure2.rst",
-            category="Tables",
+            category="Figure 2: random-hyperplane LSH",
         ),
         md="results/tables/figure2_hyperplane.md",
     log:
@@ -63,13 +64,13 @@ rule figure3:
         csv=report(
             "results/tables/figure3_neural_loss.csv",
             caption="../report/figure3.rst",
-            category="Tables",
+            category="Figure 3: neural LSH loss",
         ),
         md="results/tables/figure3_neural_loss.md",
         png=report(
             "results/tables/figure3_neural_loss.png",
             caption="../report/figure3.rst",
-            category="Plots",
+            category="Figure 3: neural LSH loss",
         ),
     log:
         "results/logs/tables/figure3.log",
@@ -92,7 +93,7 @@ rule figure4:
         csv=report(
             "results/tables/figure4_neural.csv",
             caption="../report/figure4.rst",
-            category="Tables",
+            category="Figure 4: neural LSH",
         ),
         md="results/tables/figure4_neural.md",
     log:
@@ -115,7 +116,7 @@ rule vs_report:
         csv=report(
             "results/tables/vs_report.csv",
             caption="../report/vs_report.rst",
-            category="Tables",
+            category="Comparison with the report",
         ),
         md="results/tables/vs_report.md",
     log:
@@ -138,7 +139,7 @@ rule summary:
         csv=report(
             "results/tables/summary.csv",
             caption="../report/summary.rst",
-            category="Tables",
+            category="Summary",
         ),
         md="results/tables/summary.md",
     log:
@@ -189,6 +190,28 @@ rule plot_tradeoff:
         ),
     log:
         "results/logs/plots/{dataset}_tradeoff.log",
+    conda:
+        "../envs/cpu.yaml"
+    threads: 1
+    params:
+        code=library("plots.py"),
+    script:
+        "../workflow/scripts/plots.py"
+
+
+rule plot_qps:
+    input:
+        metrics=dataset_metrics,
+        timings=dataset_timings,
+    output:
+        report(
+            "results/plots/{dataset}_qps.png",
+            caption="../report/plot_qps.rst",
+            category="Plots",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/logs/plots/{dataset}_qps.log",
     conda:
         "../envs/cpu.yaml"
     threads: 1

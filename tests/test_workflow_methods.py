@@ -73,8 +73,8 @@ def test_metrics_carry_the_index_parameters(workdir):
 
 KMEANS_JOBS = {(rule, space, "kmeans", params) for rule in ("build_index", "evaluate")
                for space in ("small", "small-pca16") for params in ("K=5_probes=1", "K=10_probes=1")}
-KMEANS_DOWNSTREAM = {"collect_metrics", "figure1", "vs_report", "summary", "plot_method", "plot_tradeoff", "checksums",
-                     "all"}
+KMEANS_DOWNSTREAM = {"collect_metrics", "figure1", "vs_report", "summary", "plot_method", "plot_tradeoff", "plot_qps",
+                     "checksums", "all"}
 RERUN_SCOPES = {  # setting -> (change, jobs of configurations that must re-run, other rules that must re-run)
     "embedding.batch_size": (lambda c: c["embedding"].update(batch_size=7), set(), set()),
     "embedding.num_workers": (lambda c: c["embedding"].update(num_workers=1), set(), set()),
@@ -163,7 +163,7 @@ def test_grid_change_runs_only_new_configurations(workdir):
     }
     downstream = {rule for rule, _ in planned if rule not in upstream}
     assert downstream == {"collect_metrics", "figure1", "figure4", "vs_report", "summary", "plot_method",
-                          "plot_tradeoff", "checksums", "all"}  # not figure2 or figure3: their inputs did not change
+                          "plot_tradeoff", "plot_qps", "checksums", "all"}  # not figure2 or figure3: their inputs did not change
 
 
 def test_k_larger_than_the_gallery_fails_at_parse_time(tmp_path):
@@ -196,7 +196,7 @@ def test_tables_and_plots_come_from_the_metrics_files(workdir):
     assert list(pd.read_csv(tables / "figure4_neural.csv").block.unique()) == [
         "#HashTables = 8 (H=32, standardised, epochs=2, batch=64)"]  # each departure from the report named
     assert (tables / "figure1_kmeans.md").read_text().startswith("| block | metric | digits K=5 |")
-    for name in ("digits_kmeans", "digits_hyperplane", "digits_neural", "digits_tradeoff"):
+    for name in ("digits_kmeans", "digits_hyperplane", "digits_neural", "digits_tradeoff", "digits_qps"):
         assert (workdir / "results" / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert (tables / "figure3_neural_loss.png").stat().st_size > 1000
 
@@ -210,8 +210,8 @@ def test_one_changed_metrics_file_changes_one_cell(workdir):
     row.loc[0, "mAP"] = 0.123456
     row.to_csv(path, index=False)
     jobs = {rule for rule, _ in planned_jobs(snakemake(workdir, config, "-n").output)}
-    assert jobs == {"figure1", "vs_report", "summary", "plot_method", "plot_tradeoff", "collect_metrics", "checksums",
-                    "all"}
+    assert jobs == {"figure1", "vs_report", "summary", "plot_method", "plot_tradeoff", "plot_qps", "collect_metrics",
+                    "checksums", "all"}
     snakemake(workdir, config)
     after = pd.read_csv(workdir / "results" / "tables" / "figure1_kmeans.csv")
     changed = (before.fillna(-1) != after.fillna(-1))
