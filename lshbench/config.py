@@ -8,6 +8,8 @@ import math
 import re
 from pathlib import Path
 
+# The report's backbones; any torchvision classification model name is accepted (its feature size is read from the
+# model in the embedding job), these are the ones whose feature size is known at parse time.
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 # Strings that become paths must match these whole (JSON Schema's "$" also matches before a final newline).
 NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -130,9 +132,9 @@ def check(config: dict) -> None:
                 f"'none', nor an existing state-dict file; place the file there or fix the value"
             )
         dims = (model.get("pca") or {}).get("dims", [])
-        full = FEATURE_DIMS[model["arch"]]
+        full = FEATURE_DIMS.get(model["arch"])
         for d in dims:
-            if d > full:
+            if full is not None and d > full:
                 raise ConfigError(f"{where}.pca.dims: {d} exceeds the {model['arch']} embedding size {full}")
         names = pca_space_names(model)
         for name in set(names):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__
-from .config import ARCHS, FEATURE_DIMS, weights_kind  # noqa: F401 (re-exported)
+from .config import ARCHS, FEATURE_DIMS, ConfigError, weights_kind  # noqa: F401 (re-exported)
 from .datasets import BadImage, ImageSplit
 from .io import EmbeddingWriter
 
@@ -123,8 +123,9 @@ def build_model(arch: str, weights_file: str | os.PathLike | None = None, seed: 
     is loaded with ``weights_only=True`` (tensors only, no code)."""
     import torchvision
 
-    if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}; one of {ARCHS}")
+    known = torchvision.models.list_models(module=torchvision.models)
+    if arch not in known:
+        raise ConfigError(f"models[].arch: {arch!r} is not a torchvision classification model; one of {known}")
     torch.manual_seed(seed)
     model = torchvision.models.get_model(arch, weights=None)
     if weights_file is not None:
@@ -144,8 +145,22 @@ def build_model(arch: str, weights_file: str | os.PathLike | None = None, seed: 
             model.load_state_dict(state)
         except RuntimeError as error:
             raise WeightsUnavailable(f"weights file {path} is not a {arch} state dict: {error}") from error
-    model.fc = torch.nn.Identity()
+    remove_classifier(model, arch)
     return model.eval()
+
+
+def remove_classifier(model: torch.nn.Module, arch: str) -> None:
+    """Replace the model's last linear layer (ResNet's fc, MobileNet's classifier[-1], ViT's heads.head, ...) by the
+    identity, so the model returns the features before it (ResNet: the 512/2048-d pooled features, as the report)."""
+    linear = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)]
+    if not linear:
+        raise ConfigError(f"models[].arch: {arch} has no linear classifier layer to remove (e.g. SqueezeNet's is a "
+                          f"convolution); choose another model")
+    *parents, last = linear[-1].split(".")
+    owner = model
+    for name in parents:
+        owner = getattr(owner, name)
+    setattr(owner, last, torch.nn.Identity())
 
 
 class Preprocess(torch.nn.Module):

@@ -6,7 +6,6 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from lshbench.config import (
-    ARCHS,
     ConfigError,
     check,
     kmeans_settings,
@@ -42,7 +41,7 @@ wildcard_constraints:
     model="|".join(MODELS),
     split="|".join(SPLITS),
     pca=r"[0-9]+|var[0-9.]+",
-    arch="|".join(ARCHS),
+    arch="|".join(sorted({m["arch"] for m in config["models"]})),
     weights_name="[A-Z0-9_]+",
     space="[a-z][a-z0-9_]*(-pca(var)?[0-9.]+)?",
     params="[A-Za-z0-9_=.-]+",

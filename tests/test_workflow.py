@@ -132,3 +132,27 @@ def test_offline_missing_weights_names_the_file(tmp_path):
     assert result.returncode != 0
     assert "place resnet18-f37072fd.pth at" in result.output
     assert not (tmp_path / "results" / "digits" / "embeddings" / "m").exists()
+
+
+def test_a_non_resnet_backbone_runs_through_the_workflow(tmp_path):
+    config = {
+        "embedding": {"batch_size": 64, "num_workers": 0, "threads": 1},
+        "evaluation": {"threads": 1, "latency_queries": 5},
+        "datasets": [{"name": "digits", "source": "digits", "gallery_limit": 200, "query_limit": 50,
+                      "grids": {"kmeans": {"K": [5]}}}],
+        "models": [{"name": "mnet", "arch": "mobilenet_v3_small", "weights": "none", "image_size": 32}],
+        "methods": {"kmeans": {"spaces": ["mnet"]}},
+    }
+    snakemake(tmp_path, config)
+    gallery = read_embeddings(tmp_path / "results" / "digits" / "embeddings" / "mnet" / "gallery.parquet")
+    assert gallery.vectors.shape == (200, 1024)  # the features before MobileNetV3's last linear layer
+    assert read_metadata(tmp_path / "results" / "digits" / "embeddings" / "mnet" / "query.parquet")["arch"] == \
+        "mobilenet_v3_small"
+    assert (tmp_path / "results" / "digits" / "metrics" / "mnet" / "kmeans" / "K=5_probes=1" / "metrics.csv").is_file()
+
+
+def test_an_unknown_backbone_is_a_clear_error(tmp_path):
+    config = {"datasets": [{"name": "digits", "source": "digits"}],
+              "models": [{"name": "m", "arch": "resnet19", "weights": "none", "image_size": 32}]}
+    result = snakemake(tmp_path, config, check=False)
+    assert result.returncode != 0 and "'resnet19' is not a torchvision classification model" in result.output
