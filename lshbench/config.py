@@ -89,6 +89,24 @@ def check_sizes(dataset: dict, where: str) -> None:
                               f"dataset; choose K <= {sizes['gallery']}")
 
 
+def check_imported(config: dict, dataset: dict, where: str) -> None:
+    """Precomputed features: the files exist, .npy vectors come with labels, the space name is free."""
+    if not NAME.fullmatch(dataset["space"]):
+        raise ConfigError(f"{where}.space: {dataset['space']!r} must be lower-case letters, digits and underscores")
+    if dataset["space"] in model_spaces(config):
+        raise ConfigError(f"{where}.space: '{dataset['space']}' is also a model's space; name the imported features "
+                          f"differently")
+    for split in ("gallery", "query"):
+        path = Path(dataset[f"{split}_file"])
+        if not path.is_file():
+            raise ConfigError(f"{where}.{split}_file: {path} does not exist")
+        labels = dataset.get(f"{split}_labels")
+        if path.suffix == ".npy" and not labels:
+            raise ConfigError(f"{where}.{split}_labels: .npy vectors need a labels file (.npy or one integer per line)")
+        if labels and not Path(labels).is_file():
+            raise ConfigError(f"{where}.{split}_labels: {labels} does not exist")
+
+
 def check_names(config: dict) -> None:
     """Every string that becomes a path (or selects a device) matches its pattern whole."""
     for i, dataset in enumerate(config["datasets"]):
@@ -112,6 +130,8 @@ def check(config: dict) -> None:
     for i, dataset in enumerate(config["datasets"]):
         where = f"datasets[{i}] ('{dataset['name']}')"
         check_sizes(dataset, where)
+        if dataset["source"] == "embeddings":
+            check_imported(config, dataset, where)
         if dataset["name"] in seen:
             raise ConfigError(f"{where}: name '{dataset['name']}' is used twice; dataset names must be unique")
         seen.add(dataset["name"])
@@ -149,6 +169,10 @@ def check_separate_splits(dataset: dict, where: str) -> None:
     if dataset["source"] == "huggingface" and dataset.get("gallery_split", "train") == dataset.get("query_split", "test"):
         raise ConfigError(f"{where}.query_split: '{dataset['query_split']}' is also the gallery_split; the queries would "
                           f"find themselves at rank 1. Use another split (ImageNet: validation)")
+    if (dataset["source"] == "embeddings"
+            and Path(dataset["query_file"]).resolve() == Path(dataset["gallery_file"]).resolve()):
+        raise ConfigError(f"{where}.query_file: {dataset['query_file']} is the gallery_file; the queries would find "
+                          f"themselves at rank 1. Give the query vectors their own file")
     if (dataset["source"] == "imagefolder" and dataset.get("query_path")
             and Path(dataset["query_path"]).resolve() == Path(dataset["path"]).resolve()):
         raise ConfigError(f"{where}.query_path: {dataset['query_path']} is the gallery's path; the queries would find "
@@ -186,9 +210,20 @@ def parse_params(text: str) -> dict:
     return out
 
 
-def spaces(config: dict) -> list[str]:
-    """Every embedding space the config produces: model names and their PCA variants."""
+def model_spaces(config: dict) -> list[str]:
+    """The spaces the models produce on every image dataset: model names and their PCA variants."""
     return [name for model in config["models"] for name in [model["name"], *pca_space_names(model)]]
+
+
+def dataset_spaces(config: dict, dataset: dict) -> list[str]:
+    """The spaces of one dataset: its own for precomputed features (source: embeddings), else the models'."""
+    return [dataset["space"]] if dataset["source"] == "embeddings" else model_spaces(config)
+
+
+def spaces(config: dict) -> list[str]:
+    """Every embedding space the config produces (any dataset)."""
+    imported = [d["space"] for d in config["datasets"] if d["source"] == "embeddings"]
+    return list(dict.fromkeys(model_spaces(config) + imported))
 
 
 # The report's neural LSH settings (Figure 3 and its text); a configuration that departs from them says so in its
@@ -225,30 +260,32 @@ def plan(config: dict) -> list[tuple[str, str, str, str]]:
     rows = []
     for dataset in config["datasets"]:
         grids = dataset.get("grids") or {}
+        here = dataset_spaces(config, dataset)
+        spaces_of = {m: [s for s in methods[m].get("spaces", []) if s in here] for m in methods}
         used = []
         if "kmeans" in grids:
-            for space in methods["kmeans"]["spaces"]:
+            for space in spaces_of["kmeans"]:
                 for K in grids["kmeans"]["K"]:
                     for probes in methods["kmeans"]["probes"]:
                         rows.append((dataset["name"], space, "kmeans", format_params({"K": K, "probes": probes})))
-            used.append(methods["kmeans"]["spaces"])
+            used.append(spaces_of["kmeans"])
         if "hyperplane" in grids:
-            for space in methods["hyperplane"]["spaces"]:
+            for space in spaces_of["hyperplane"]:
                 for L in grids["hyperplane"]["L"]:
                     for H in grids["hyperplane"]["H"]:
                         for center in methods["hyperplane"]["center"]:
                             params = format_params({"H": H, "L": L, "center": center})
                             rows.append((dataset["name"], space, "hyperplane", params))
-            used.append(methods["hyperplane"]["spaces"])
+            used.append(spaces_of["hyperplane"])
         if "neural" in grids:
             neural = methods["neural"]
-            for space in neural["spaces"]:
+            for space in spaces_of["neural"]:
                 for standardize in neural["standardize"]:
                     training = neural_training(neural, standardize)
                     for J in grids["neural"]["J"]:
                         params = format_params({"H": training["H"], "J": J, **training})
                         rows.append((dataset["name"], space, "neural", params))
-            used.append(neural["spaces"])
+            used.append(spaces_of["neural"])
         if methods["exact"]["enabled"]:
             for space in dict.fromkeys(s for group in used for s in group):
                 rows.append((dataset["name"], space, "exact", "all"))
@@ -271,6 +308,11 @@ def check_methods(config: dict) -> None:
         if settings["spaces"] and not gridded:
             raise ConfigError(f"methods.{method}.spaces is set ({settings['spaces']}) but no dataset has a "
                               f"grids.{method}: add one to a dataset or set methods.{method}.spaces: []")
+        for i, dataset in enumerate(config["datasets"]):
+            here = dataset_spaces(config, dataset)
+            if method in (dataset.get("grids") or {}) and settings["spaces"] and not set(settings["spaces"]) & set(here):
+                raise ConfigError(f"datasets[{i}] ('{dataset['name']}').grids.{method}: none of methods.{method}.spaces "
+                                  f"{settings['spaces']} exists on this dataset (its spaces: {here})")
     neural = config["methods"]["neural"]
     for i, dataset in enumerate(config["datasets"]):
         for J in ((dataset.get("grids") or {}).get("neural") or {}).get("J", []):

@@ -384,3 +384,70 @@ def open_split(cfg: dict, root: str | os.PathLike, split: str, image_size: int) 
     if len(keep) < len(opened):
         opened.ids, opened.labels, opened.images = opened.ids[keep], opened.labels[keep], opened.images[keep]
     return opened
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Precomputed features (source: embeddings): no images, no model
+
+
+def _read_labels(path: str) -> np.ndarray:
+    if path.endswith(".npy"):
+        return np.load(path, allow_pickle=False)
+    try:
+        return np.loadtxt(path, dtype=np.int64, ndmin=1)
+    except ValueError as error:
+        raise DatasetUnavailable(f"{path}: labels must be one integer per line ({error})") from error
+
+
+def _read_split(cfg: dict, split: str):
+    from .io import Embeddings, UnreadableFile, read_embeddings
+
+    path = cfg[f"{split}_file"]
+    try:
+        if path.endswith(".npy"):
+            vectors = np.load(path, allow_pickle=False)
+            ids, labels = None, None
+        else:
+            found = read_embeddings(path)
+            vectors, ids, labels = found.vectors, found.ids, found.labels
+    except (UnreadableFile, ValueError, OSError) as error:
+        raise DatasetUnavailable(f"{path}: cannot be read as {split} vectors ({error})") from error
+    if vectors.ndim != 2 or min(vectors.shape) < 1:
+        raise DatasetUnavailable(f"{path}: {split} vectors must be a 2-D (images, features) array, not {vectors.shape}")
+    if not np.issubdtype(vectors.dtype, np.number):
+        raise DatasetUnavailable(f"{path}: {split} vectors must be numbers, not {vectors.dtype}")
+    vectors = vectors.astype(np.float32)
+    bad = ~np.isfinite(vectors).all(1)
+    if bad.any():
+        raise DatasetUnavailable(f"{path}: {int(bad.sum())} {split} vector(s) hold NaN or infinity (first at row "
+                                 f"{int(np.flatnonzero(bad)[0])}); fix or drop them")
+    if cfg.get(f"{split}_labels"):
+        labels = _read_labels(cfg[f"{split}_labels"])
+        where = cfg[f"{split}_labels"]
+    else:
+        where = path
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != len(vectors):
+        raise DatasetUnavailable(f"{where}: {labels.size} labels for {len(vectors)} {split} vectors in {path}; "
+                                 f"there must be one per vector")
+    if not np.issubdtype(labels.dtype, np.integer) or (labels < 0).any():
+        raise DatasetUnavailable(f"{where}: labels must be non-negative integers")
+    ids = np.arange(len(vectors), dtype=np.int64) if ids is None else ids
+    meta = {"dataset": cfg["name"], "split": split, "space": cfg["space"], "model": cfg["space"], "source": path,
+            "dim": int(vectors.shape[1]), "rows": len(vectors), "device": "none (precomputed)"}
+    return Embeddings(ids.astype(np.int64), labels.astype(np.int32), vectors, meta)
+
+
+def load_precomputed(cfg: dict):
+    """(gallery, query) Embeddings of a ``source: embeddings`` dataset, checked before anything is written: 2-D
+    finite vectors, one label per vector, the same dimension in both splits; errors name the file."""
+    gallery, query = _read_split(cfg, "gallery"), _read_split(cfg, "query")
+    if gallery.dim != query.dim:
+        raise DatasetUnavailable(f"{cfg['query_file']}: query vectors have {query.dim} features, the gallery's "
+                                 f"({cfg['gallery_file']}) {gallery.dim}; both must come from the same model")
+    for split, data in (("gallery", gallery), ("query", query)):
+        keep = _limit(np.arange(len(data)), data.labels, cfg.get(f"{split}_limit"), cfg["seed"])
+        if len(keep) < len(data):
+            data.ids, data.labels, data.vectors = data.ids[keep], data.labels[keep], data.vectors[keep]
+            data.metadata["rows"] = len(keep)
+    return gallery, query

@@ -8,6 +8,7 @@ from snakemake.utils import validate
 from lshbench.config import (
     ConfigError,
     check,
+    dataset_spaces,
     kmeans_settings,
     neural_training_folder,
     pca_space_names,
@@ -72,16 +73,30 @@ def weights_input(wildcards):
     return []
 
 
+IMPORTED = {d["name"]: d for d in config["datasets"] if d["source"] == "embeddings"}
+
+
 def embedding_targets():
-    spaces = [
-        (m, name) for m in MODELS.values() for name in [m["name"], *pca_space_names(m)]
-    ]
     return [
         f"results/{dataset}/embeddings/{space}/{split}.parquet"
         for dataset in DATASETS
-        for _, space in spaces
+        for space in dataset_spaces(config, DATASETS[dataset])
         for split in SPLITS
     ]
+
+
+def imported_files(wildcards):
+    """The precomputed feature files (and label files) of a `source: embeddings` dataset: inputs, so editing one
+    re-imports it."""
+    d = IMPORTED[wildcards.dataset]
+    files = {"gallery": d["gallery_file"], "query": d["query_file"]}
+    files |= {f"{s}_labels": d[f"{s}_labels"] for s in SPLITS if d.get(f"{s}_labels")}
+    return files
+
+
+def never_if_empty(names):
+    """A wildcard constraint matching exactly these names (one that matches nothing when there are none)."""
+    return "|".join(names) or "(?!)"
 
 
 PLAN = plan(config)

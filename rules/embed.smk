@@ -47,3 +47,28 @@ rule pca:
         runtime=60,
     script:
         "../workflow/scripts/pca.py"
+
+
+rule import_embeddings:
+    input:
+        unpack(imported_files),
+    output:
+        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
+        query="results/{dataset}/embeddings/{space}/query.parquet",
+    log:
+        "results/logs/import_embeddings/{dataset}/{space}.log",
+    benchmark:
+        "results/benchmarks/import_embeddings/{dataset}/{space}.tsv"
+    wildcard_constraints:
+        dataset=never_if_empty(IMPORTED),
+        space=never_if_empty(sorted({d["space"] for d in IMPORTED.values()})),
+    conda:
+        "../envs/cpu.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        dataset=dataset_settings,
+    script:
+        "../workflow/scripts/import_embeddings.py"
