@@ -79,6 +79,11 @@ def _limit(indices: np.ndarray, labels: np.ndarray, limit: int | None, seed: int
         return indices
     from sklearn.model_selection import train_test_split
 
+    classes = len(np.unique(labels))
+    if limit < classes:  # checked at parse time where the classes are known; here for Hugging Face and ImageFolder
+        raise DatasetUnavailable(f"a limit of {limit} images is below this split's {classes} classes; a stratified "
+                                 f"subset needs at least one image per class: raise gallery_limit / query_limit")
+
     keep, _ = train_test_split(indices, train_size=limit, stratify=labels, random_state=seed)
     return np.sort(keep)
 
