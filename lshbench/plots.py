@@ -54,43 +54,15 @@ def method_plot(metrics: pd.DataFrame, dataset: str, method: str, path: str | os
 EXACT_MARKERS = ("*", "P", "X", "D", "s", "^")
 
 
-def tradeoff_plot(metrics: pd.DataFrame, dataset: str, path: str | os.PathLike) -> None:
-    """recall@10 and mAP_all against the share of the gallery scanned: every method and configuration, and exact
-    search once per space (labelled with it). mAP_all, not mAP: mAP rises as buckets shrink."""
-    rows = metrics[metrics["dataset"] == dataset]
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    panels = (("recall_at_10", "recall@10 vs exact top 10 (%)"), ("mAP_all", "mAP over all relevant (%)"))
-    for axis, (metric, title) in zip(axes, panels):
-        for method, group in rows[rows["method"] != "exact"].groupby("method"):
-            axis.scatter(100 * group["candidates_fraction"], 100 * group[metric], label=method, marker="o", s=30,
-                         color=COLOURS.get(method), alpha=0.8)
-        exact = rows[rows["method"] == "exact"].sort_values("space")
-        for marker, (_, row) in zip(EXACT_MARKERS * 4, exact.iterrows()):
-            axis.scatter([100 * row["candidates_fraction"]], [100 * row[metric]], label=f"exact ({row['space']})",
-                         marker=marker, s=140, color=COLOURS["exact"], alpha=0.8)
-        axis.set_xscale("log")
-        axis.set_xlabel("candidates scanned (% of the gallery)")
-        axis.set_ylabel(title)
-        axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    figure.suptitle(f"{dataset}: quality against candidates scanned")
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-def qps_plot(metrics: pd.DataFrame, timings: pd.DataFrame, dataset: str, path: str | os.PathLike) -> None:
-    """recall@10 against queries per second (log scale) as ann-benchmarks plots it, and precision@10 against the
-    share of the gallery scanned: every configuration of every method, exact search once per space."""
-    keys = ["dataset", "space", "method", "params"]
-    rows = metrics[metrics["dataset"] == dataset].merge(timings[keys + ["query_seconds"]], on=keys, how="left")
-    rows = rows.assign(qps=rows["n_queries"] / rows["query_seconds"].clip(lower=1e-9))
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    panels = (("qps", "recall_at_10", "queries per second (log)", "recall@10 vs exact top 10 (%)"),
-              ("candidates_fraction", "precision_at_10", "candidates scanned (% of the gallery)", "precision@10 (%)"))
+def _scatter_panels(rows: pd.DataFrame, panels, title: str, path: str | os.PathLike) -> None:
+    """One panel per (x column, y column, x label, y label): every configuration of every method as a dot, exact
+    search once per space (labelled with it); x on a log scale, shares and y values in percent."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), constrained_layout=True)
     for axis, (x, y, x_label, y_label) in zip(axes, panels):
-        scale = 1 if x == "qps" else 100
+        scale = 100 if x == "candidates_fraction" else 1
         for method, group in rows[rows["method"] != "exact"].groupby("method"):
-            axis.scatter(scale * group[x], 100 * group[y], label=method, s=30, color=COLOURS.get(method), alpha=0.8)
+            axis.scatter(scale * group[x], 100 * group[y], label=method, marker="o", s=30, color=COLOURS.get(method),
+                         alpha=0.8)
         exact = rows[rows["method"] == "exact"].sort_values("space")
         for marker, (_, row) in zip(EXACT_MARKERS * 4, exact.iterrows()):
             axis.scatter([scale * row[x]], [100 * row[y]], label=f"exact ({row['space']})", marker=marker, s=140,
@@ -100,9 +72,33 @@ def qps_plot(metrics: pd.DataFrame, timings: pd.DataFrame, dataset: str, path: s
         axis.set_ylabel(y_label)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    figure.suptitle(f"{dataset}: recall against speed, precision against candidates scanned")
+    figure.suptitle(title)
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+SCANNED = "candidates scanned (% of the gallery)"
+RECALL = "recall@10 vs exact top 10 (%)"
+
+
+def tradeoff_plot(metrics: pd.DataFrame, dataset: str, path: str | os.PathLike) -> None:
+    """recall@10 and mAP_all against the share of the gallery scanned. mAP_all, not mAP: mAP rises as buckets
+    shrink."""
+    panels = (("candidates_fraction", "recall_at_10", SCANNED, RECALL),
+              ("candidates_fraction", "mAP_all", SCANNED, "mAP over all relevant (%)"))
+    _scatter_panels(metrics[metrics["dataset"] == dataset], panels, f"{dataset}: quality against candidates scanned",
+                    path)
+
+
+def qps_plot(metrics: pd.DataFrame, timings: pd.DataFrame, dataset: str, path: str | os.PathLike) -> None:
+    """recall@10 against queries per second (log scale) as ann-benchmarks plots it, and precision@10 against the
+    share of the gallery scanned."""
+    keys = ["dataset", "space", "method", "params"]
+    rows = metrics[metrics["dataset"] == dataset].merge(timings[keys + ["query_seconds"]], on=keys, how="left")
+    rows = rows.assign(qps=rows["n_queries"] / rows["query_seconds"].clip(lower=1e-9))
+    panels = (("qps", "recall_at_10", "queries per second (log)", RECALL),
+              ("candidates_fraction", "precision_at_10", SCANNED, "precision@10 (%)"))
+    _scatter_panels(rows, panels, f"{dataset}: recall against speed, precision against candidates scanned", path)
 
 
 def loss_plot(losses: pd.DataFrame, path: str | os.PathLike) -> None:
