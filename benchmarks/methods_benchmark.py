@@ -22,7 +22,7 @@ import torch
 
 from lshbench.evaluate import Evaluator, exact_top_k
 from lshbench.methods import Exact, HyperplaneLSH, KMeans, NeuralLSH
-from lshbench.methods.kmeans import kmeans_plus_plus
+from lshbench.methods.kmeans import kmeans_plus_plus, row_norms
 from lshbench.methods.neural import train_network
 
 
@@ -37,7 +37,7 @@ def synthetic(n_gallery: int, n_queries: int, dim: int, classes: int, seed: int 
 def lloyd_seconds_per_iteration(x: torch.Tensor, init: torch.Tensor, iterations: int) -> float:
     model = KMeans(len(init), max_iter=iterations, tol=0)
     start = time.perf_counter()
-    model._lloyd(x, init.clone(), tol=-1.0, generator=None)
+    model._lloyd(x, init.clone(), tol=-1.0, x_norms=row_norms(x))
     return (time.perf_counter() - start) / model.iterations
 
 

@@ -68,16 +68,13 @@ def check_weights_hash(path: str | os.PathLike, arch: str, name: str) -> None:
     """A named weights file must have the SHA-256 torchvision's file name promises, wherever it comes from; a file
     with another hash (corrupt, another model, random weights saved under that name, a crafted pickle) is refused
     before it is loaded."""
-    import hashlib
+    from .io import sha256
 
     expected = expected_hash_prefix(arch, name)
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    if not digest.hexdigest().startswith(expected):
+    digest = sha256(path)
+    if not digest.startswith(expected):
         raise WeightsUnavailable(
-            f"{path}: SHA-256 {digest.hexdigest()[:16]}... does not start with {expected}, the hash of torchvision's "
+            f"{path}: SHA-256 {digest[:16]}... does not start with {expected}, the hash of torchvision's "
             f"{arch} {name} weights ({Path(torchvision_weights(arch, name).url).name}); the file is corrupt or not "
             f"those weights. Replace it with torchvision's file, or name a state-dict file in the model's weights."
         )

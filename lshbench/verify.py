@@ -6,7 +6,6 @@ find it and name the file to force (``--forcerun <file>``)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import zipfile
@@ -15,14 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-
-
-def sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _force(path: Path, problem: str) -> str:

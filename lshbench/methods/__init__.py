@@ -28,9 +28,7 @@ def load_index(folder: str | Path, device: str | torch.device = "cpu") -> Index:
     elif method == "hyperplane":
         index = HyperplaneLSH(p["H"], p["L"], center=p["center"], seed=p["seed"], device=device)
     elif method == "neural":
-        training = {k: v for k, v in p.items() if k not in ("H", "J", "L", "networks", "seed")}
-        index = NeuralLSH(networks_from_arrays(arrays, device), p["J"], p["L"], networks_mode=p["networks"],
-                          training=training, seed=p["seed"], device=device)
+        index = NeuralLSH.from_params(networks_from_arrays(arrays, device), p, device=device)
     else:
         raise ValueError(f"{folder}/index.json: unknown method {method!r}; one of {METHODS}")
     index.load_arrays(arrays)

@@ -135,27 +135,31 @@ class KMeans(Index):
         else:
             size = self.init_sample
             if size is None and self.algorithm == "minibatch":  # scikit-learn's init_size
-                size = 3 * min(self.batch_size, n) if 3 * min(self.batch_size, n) >= self.K else 3 * self.K
+                size = 3 * min(self.batch_size, n)
+                size = size if size >= self.K else 3 * self.K
             sample = x
             if size is not None and size < n:
                 sample = x[torch.randint(n, (max(size, self.K),), generator=generator, device=self.device)]
             centroids = kmeans_plus_plus(sample, self.K, generator)
         # scikit-learn's convention: tol is relative to the mean per-feature variance of the data
         tol = self.tol * mean_variance(x) if n > 1 and self.tol > 0 else 0.0
-        fit = self._lloyd if self.algorithm == "lloyd" else self._minibatch
-        self.centroids = fit(x, centroids, tol, generator)
-        assignment, distances = assign(x, self.centroids, x_norms=self._x_norms)
+        if self.algorithm == "lloyd":
+            x_norms = row_norms(x)  # every iteration assigns all of x: ||x||^2 once
+            self.centroids = self._lloyd(x, centroids, tol, x_norms=x_norms)
+        else:
+            x_norms = None
+            self.centroids = self._minibatch(x, centroids, tol, generator)
+        assignment, distances = assign(x, self.centroids, x_norms=x_norms)
         self.assignment = assignment[:, 0]
         self.inertia = float(distances.double().sum())
         self.n_gallery = n
         self._build_buckets()
         return self
 
-    def _lloyd(self, x, centroids, tol, generator):
+    def _lloyd(self, x, centroids, tol, x_norms=None):
         previous = None
-        self._x_norms = row_norms(x)
         for iteration in range(1, self.max_iter + 1):
-            labels, distances = assign(x, centroids, x_norms=self._x_norms)
+            labels, distances = assign(x, centroids, x_norms=x_norms)
             labels, distances = labels[:, 0], distances[:, 0]
             counts = torch.bincount(labels, minlength=self.K).to(x.dtype)
             sums = torch.zeros_like(centroids).index_add_(0, labels, x)
@@ -181,7 +185,6 @@ class KMeans(Index):
     def _minibatch(self, x, centroids, tol, generator):
         """scikit-learn's MiniBatchKMeans loop (``_mini_batch_step`` and ``_mini_batch_convergence``)."""
         n = len(x)
-        self._x_norms = None
         batch_size = min(self.batch_size, n)
         counts = torch.zeros(self.K, dtype=x.dtype, device=x.device)
         n_steps = (self.max_iter * n) // batch_size

@@ -132,6 +132,15 @@ class NeuralLSH(HashingIndex):
         generator = torch.Generator().manual_seed(seed)
         self.bits = torch.stack([torch.randperm(H, generator=generator)[:J] for _ in range(L)]).to(self.device)
 
+    @classmethod
+    def from_params(cls, networks: list[CompressionNet], params: dict, *, seed: int | None = None,
+                    device: str | torch.device = "cpu") -> "NeuralLSH":
+        """From params() (index.json) or a folder's parameters: J, L, networks; the rest but H (read from the
+        networks) and seed are the training settings."""
+        training = {k: v for k, v in params.items() if k not in ("H", "J", "L", "networks", "seed")}
+        return cls(networks, params["J"], params["L"], networks_mode=params["networks"], training=training,
+                   seed=params.get("seed", 0) if seed is None else seed, device=device)
+
     def params(self) -> dict:
         return {"H": self.H, "J": self.J, "L": self.L, "networks": self.networks_mode, **self.training,
                 "seed": self.seed}

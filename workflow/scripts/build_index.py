@@ -25,9 +25,7 @@ def make_index(sm, method, params, device):
     if method == "hyperplane":
         return HyperplaneLSH(params["H"], params["L"], center=params["center"], seed=seed, device=device)
     arrays = {k: torch.from_numpy(v) for k, v in np.load(sm.input.networks).items()}
-    training = {k: v for k, v in params.items() if k not in ("H", "J", "L", "networks")}
-    return NeuralLSH(networks_from_arrays(arrays, device), params["J"], params["L"], networks_mode=params["networks"],
-                     training=training, seed=seed, device=device)
+    return NeuralLSH.from_params(networks_from_arrays(arrays, device), params, seed=seed, device=device)
 
 
 def main(sm):

@@ -3,8 +3,7 @@
 Compare two runs, machines or dates with `sha256sum -c results/checksums.sha256` in the other results' folder."""
 
 from lshbench import workflow
-from lshbench.io import atomic_path
-from lshbench.verify import sha256
+from lshbench.io import atomic_path, sha256
 
 
 def main(sm):
