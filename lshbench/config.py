@@ -4,9 +4,13 @@ Imported when Snakemake parses the workflow, so it imports no torch: parsing sta
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from pathlib import Path
+
+from .methods import REGISTRY
+from .methods.registry import format_params, split_params  # noqa: F401 (format_params re-exported)
 
 # The report's backbones; any torchvision classification model name is accepted (its feature size is read from the
 # model in the embedding job), these are the ones whose feature size is known at parse time.
@@ -83,10 +87,6 @@ def check_sizes(dataset: dict, where: str) -> None:
     if "total" in known and sizes["query"] < known["classes"]:
         raise ConfigError(f"{where}.query_fraction: {dataset.get('query_fraction')} gives {sizes['query']} queries, "
                           f"fewer than the {known['classes']} classes; raise it")
-    for K in ((dataset.get("grids") or {}).get("kmeans") or {}).get("K", []):
-        if K > sizes["gallery"]:
-            raise ConfigError(f"{where}.grids.kmeans.K: {K} exceeds the {sizes['gallery']} gallery images of this "
-                              f"dataset; choose K <= {sizes['gallery']}")
 
 
 def check_imported(config: dict, dataset: dict, where: str) -> None:
@@ -180,33 +180,20 @@ def check_separate_splits(dataset: dict, where: str) -> None:
                           f"from path (query_fraction)")
 
 
-def format_params(params: dict) -> str:
-    """{'H': 8, 'L': 6, 'center': False} -> 'H=8_L=6_center=false': the folder name of one configuration.
-
-    No commas: Snakemake passes a cluster job its wildcards as a comma-separated list (--target-jobs)."""
-    def text(value):
-        return str(value).lower() if isinstance(value, bool) else str(value)
-
-    return "_".join(f"{key}={text(value)}" for key, value in params.items()) or "all"
-
-
 def parse_params(text: str) -> dict:
-    """The inverse of format_params (integers, floats and booleans come back typed)."""
-    if text == "all":
-        return {}
+    """A folder name back to parameters, typed by the look of each value (integers, floats, true/false, text); a
+    method's own ``Method.parse`` types them by its declaration."""
     out = {}
-    for pair in re.split(r"_(?=[A-Za-z]\w*=)", text):  # '_' before the next 'key=' (values may hold '_')
-        key, _, value = pair.partition("=")
+    for key, value in split_params(text).items():
         if value in ("true", "false"):
             out[key] = value == "true"
-        else:
+            continue
+        for kind in (int, float, str):
             try:
-                out[key] = int(value)
+                out[key] = kind(value)
+                break
             except ValueError:
-                try:
-                    out[key] = float(value)
-                except ValueError:
-                    out[key] = value
+                pass
     return out
 
 
@@ -226,70 +213,71 @@ def spaces(config: dict) -> list[str]:
     return list(dict.fromkeys(model_spaces(config) + imported))
 
 
-# The report's neural LSH settings (Figure 3 and its text); a configuration that departs from them says so in its
-# Figure 4 block label. ``standardize`` is ours: the report is silent, so its literal reading is false.
-REPORT_NEURAL = {"H": 800, "L": 8, "networks": "shared", "standardize": False, "epochs": 20, "lr": 0.001,
-                 "batch": 256, "alpha": 0.3, "beta": 0.3, "gamma": 0.4}
+def build_settings(config: dict, dataset: dict, name: str) -> dict:
+    """The settings a method's builds on one dataset take beyond their folder parameters (k-means' algorithm, ...)."""
+    entry = REGISTRY[name]
+    return entry.build_settings(config["methods"][name], (dataset.get("grids") or {}).get(name) or {})
 
 
-def neural_training(neural: dict, standardize: bool) -> dict:
-    """Every setting that changes a trained network, in folder order (``batch`` is methods.neural.batch_size)."""
-    return {"H": neural["H"], "L": neural["L"], "networks": neural["networks"], "standardize": standardize,
-            "epochs": neural["epochs"], "lr": neural["lr"], "batch": neural["batch_size"], "alpha": neural["alpha"],
-            "beta": neural["beta"], "gamma": neural["gamma"]}
-
-
-def neural_training_folder(params: str) -> str:
-    """A neural configuration's folder name without J: the folder of the training it uses (shared by every J)."""
-    return format_params({k: v for k, v in parse_params(params).items() if k != "J"})
-
-
-def kmeans_settings(config: dict, dataset: dict) -> dict:
-    """The k-means settings of one dataset (its grid's algorithm overrides methods.kmeans.algorithm)."""
-    kmeans = config["methods"]["kmeans"]
-    algorithm = ((dataset.get("grids") or {}).get("kmeans") or {}).get("algorithm", kmeans["algorithm"])
-    keys = ["max_iter", "tol", "init_sample"]
-    if algorithm == "minibatch":
-        keys += ["batch_size", "max_no_improvement", "reassignment_ratio"]
-    return {"algorithm": algorithm, **{k: kmeans[k] for k in keys}}
+def training_folder(name: str, params: str) -> str:
+    """A configuration's folder name restricted to its method's training keys: the training it uses."""
+    return REGISTRY[name].training_folder(params)
 
 
 def plan(config: dict) -> list[tuple[str, str, str, str]]:
-    """Every (dataset, space, method, params) configuration to build and evaluate, in a stable order."""
+    """Every (dataset, space, method, params) configuration to build and evaluate, in a stable order: per dataset,
+    each method's grid on each of its spaces (registry order), then exact search on every space they use."""
     methods = config["methods"]
     rows = []
     for dataset in config["datasets"]:
         grids = dataset.get("grids") or {}
         here = dataset_spaces(config, dataset)
-        spaces_of = {m: [s for s in methods[m].get("spaces", []) if s in here] for m in methods}
         used = []
-        if "kmeans" in grids:
-            for space in spaces_of["kmeans"]:
-                for K in grids["kmeans"]["K"]:
-                    for probes in methods["kmeans"]["probes"]:
-                        rows.append((dataset["name"], space, "kmeans", format_params({"K": K, "probes": probes})))
-            used.append(spaces_of["kmeans"])
-        if "hyperplane" in grids:
-            for space in spaces_of["hyperplane"]:
-                for L in grids["hyperplane"]["L"]:
-                    for H in grids["hyperplane"]["H"]:
-                        for center in methods["hyperplane"]["center"]:
-                            params = format_params({"H": H, "L": L, "center": center})
-                            rows.append((dataset["name"], space, "hyperplane", params))
-            used.append(spaces_of["hyperplane"])
-        if "neural" in grids:
-            neural = methods["neural"]
-            for space in spaces_of["neural"]:
-                for standardize in neural["standardize"]:
-                    training = neural_training(neural, standardize)
-                    for J in grids["neural"]["J"]:
-                        params = format_params({"H": training["H"], "J": J, **training})
-                        rows.append((dataset["name"], space, "neural", params))
-            used.append(spaces_of["neural"])
-        if methods["exact"]["enabled"]:
-            for space in dict.fromkeys(s for group in used for s in group):
-                rows.append((dataset["name"], space, "exact", "all"))
+        for name, entry in REGISTRY.items():
+            if entry.baseline or name not in grids:
+                continue
+            spaces_here = [s for s in methods[name].get("spaces", []) if s in here]
+            configurations = entry.plan(grids[name], methods[name])
+            rows += [(dataset["name"], space, name, entry.folder(p)) for space in spaces_here for p in configurations]
+            used += spaces_here
+        for name, entry in REGISTRY.items():
+            if entry.baseline and methods[name]["enabled"]:
+                rows += [(dataset["name"], space, name, "all") for space in dict.fromkeys(used)]
     return rows
+
+
+def schema(path: str | Path) -> dict:
+    """The config schema (schemas/config.schema.yaml) with each registered method's ``methods.<name>`` block and
+    ``datasets[].grids.<name>`` grid filled in from the registry."""
+    import yaml
+
+    full = yaml.safe_load(Path(path).read_text())
+    methods = full["properties"]["methods"]["properties"]
+    grids = full["properties"]["datasets"]["items"]["properties"]["grids"]["properties"]
+    for name, entry in REGISTRY.items():
+        methods[name], grid = copy.deepcopy(entry.schema())
+        if grid is not None:
+            grids[name] = grid
+    return full
+
+
+def validate(config: dict, path: str | Path) -> None:
+    """Validate against ``schema(path)`` and fill in its defaults (as snakemake.utils.validate does); a violation is
+    a ConfigError naming the field."""
+    import jsonschema
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(key, copy.deepcopy(sub["default"]))
+        yield from jsonschema.Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"properties": set_defaults})
+    error = jsonschema.exceptions.best_match(Validator(schema(path)).iter_errors(config))
+    if error is not None:
+        where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error.absolute_path).replace(".[", "[")
+        raise ConfigError(f"{where or 'config'}: {error.message}")
 
 
 def check_methods(config: dict) -> None:
@@ -313,9 +301,10 @@ def check_methods(config: dict) -> None:
             if method in (dataset.get("grids") or {}) and settings["spaces"] and not set(settings["spaces"]) & set(here):
                 raise ConfigError(f"datasets[{i}] ('{dataset['name']}').grids.{method}: none of methods.{method}.spaces "
                                   f"{settings['spaces']} exists on this dataset (its spaces: {here})")
-    neural = config["methods"]["neural"]
     for i, dataset in enumerate(config["datasets"]):
-        for J in ((dataset.get("grids") or {}).get("neural") or {}).get("J", []):
-            if J > neural["H"]:
-                raise ConfigError(f"datasets[{i}] ('{dataset['name']}').grids.neural.J: {J} exceeds methods.neural.H "
-                                  f"= {neural['H']} (J bits are drawn from the H outputs)")
+        for name, grid in (dataset.get("grids") or {}).items():
+            where = f"datasets[{i}] ('{dataset['name']}').grids.{name}"
+            try:
+                REGISTRY[name].checks(config["methods"][name], grid, split_sizes(dataset), where)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None

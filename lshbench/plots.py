@@ -10,43 +10,39 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .methods import REGISTRY  # noqa: E402
 from .tables import METRICS  # noqa: E402
-
-PARAMETER = {"kmeans": "K", "hyperplane": "H", "neural": "J"}
-COLOURS = {"exact": "black", "kmeans": "tab:blue", "hyperplane": "tab:orange", "neural": "tab:green"}
 
 
 def _series(rows: pd.DataFrame, method: str):
-    """(label, rows) for each line of a method's plot: per space (k-means), per L and centring (hyperplanes)."""
-    if method == "kmeans":
-        keys = ["space", "probes"]
-    elif method == "hyperplane":
-        keys = ["space", "L", "center"]
-    else:
-        keys = ["space", "L", "networks", "standardize"]
+    """(label, rows) for each line of a method's plot: per space and the registry entry's series columns (probes for
+    k-means, L and centring for hyperplanes, ...)."""
+    entry = REGISTRY[method]
+    keys = ["space", *entry.series]
     for values, group in rows.groupby(keys, sort=True):
         label = ", ".join(f"{k}={v}" for k, v in zip(keys, values) if k != "space" or rows["space"].nunique() > 1)
-        yield label or values[0], group.sort_values(PARAMETER[method])
+        yield label or values[0], group.sort_values(entry.axis)
 
 
 def method_plot(metrics: pd.DataFrame, dataset: str, method: str, path: str | os.PathLike) -> None:
     """P@10, P@50 and mAP against the method's parameter (K, H per L, J) on one dataset."""
     rows = metrics[(metrics["dataset"] == dataset) & (metrics["method"] == method)]
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
-    parameter = PARAMETER[method]
+    entry = REGISTRY[method]
+    parameter = entry.axis
     exact = metrics[(metrics["dataset"] == dataset) & (metrics["method"] == "exact")]
     for axis, (metric, title) in zip(axes, METRICS.items()):
         for label, group in _series(rows, method):
             axis.plot(group[parameter], 100 * group[metric], marker="o", label=label)
         for _, row in exact[exact["space"].isin(rows["space"])].iterrows():
             axis.axhline(100 * row[metric], color="grey", linestyle=":", linewidth=1)
-        if method == "kmeans":
+        if entry.log_axis:
             axis.set_xscale("log")
         axis.set_xlabel(parameter)
         axis.set_ylabel(f"{title} (%)")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    figure.suptitle(f"{dataset}: {method} (dotted: exact search)")
+    figure.suptitle(f"{dataset}: {entry.title} (dotted: exact search)")
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
@@ -60,13 +56,15 @@ def _scatter_panels(rows: pd.DataFrame, panels, title: str, path: str | os.PathL
     figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), constrained_layout=True)
     for axis, (x, y, x_label, y_label) in zip(axes, panels):
         scale = 100 if x == "candidates_fraction" else 1
-        for method, group in rows[rows["method"] != "exact"].groupby("method"):
-            axis.scatter(scale * group[x], 100 * group[y], label=method, marker="o", s=30, color=COLOURS.get(method),
-                         alpha=0.8)
-        exact = rows[rows["method"] == "exact"].sort_values("space")
+        baseline = rows["method"].map(lambda m: REGISTRY[m].baseline).astype(bool)
+        for method in (m for m in REGISTRY if m in set(rows.loc[~baseline, "method"])):  # registry order
+            group = rows[rows["method"] == method]
+            axis.scatter(scale * group[x], 100 * group[y], label=method, marker="o", s=30,
+                         color=REGISTRY[method].colour, alpha=0.8)
+        exact = rows[baseline].sort_values("space")
         for marker, (_, row) in zip(EXACT_MARKERS * 4, exact.iterrows()):
-            axis.scatter([scale * row[x]], [100 * row[y]], label=f"exact ({row['space']})", marker=marker, s=140,
-                         color=COLOURS["exact"], alpha=0.8)
+            axis.scatter([scale * row[x]], [100 * row[y]], label=f"{row['method']} ({row['space']})", marker=marker,
+                         s=140, color=REGISTRY[row["method"]].colour, alpha=0.8)
         axis.set_xscale("log")
         axis.set_xlabel(x_label)
         axis.set_ylabel(y_label)
@@ -101,22 +99,22 @@ def qps_plot(metrics: pd.DataFrame, timings: pd.DataFrame, dataset: str, path: s
     _scatter_panels(rows, panels, f"{dataset}: recall against speed, precision against candidates scanned", path)
 
 
-def loss_plot(losses: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Figure 3's loss per epoch: one panel per dataset, one curve per weighted term and the total."""
+def history_plot(history: pd.DataFrame, method: str, path: str | os.PathLike) -> None:
+    """A training step's history per epoch (Figure 3's loss for neural LSH): one panel per training, one curve per
+    column the registry entry names (network 0 where there are several)."""
+    training = REGISTRY[method].training
     keys = ["dataset", "space", "training"]
-    panels = list(dict.fromkeys(losses[keys].itertuples(index=False, name=None))) or [("(no neural LSH run)", "", "")]
+    panels = list(dict.fromkeys(history[keys].itertuples(index=False, name=None))) or [(f"(no {method} run)", "", "")]
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), constrained_layout=True,
                                 squeeze=False)
-    names = {"balance_weighted": "alpha x bit balance", "fence_weighted": "beta x no sitting on the fence",
-             "supervision_weighted": "gamma x weak supervision", "total": "total"}
-    for axis, (dataset, space, training) in zip(axes[0], panels):
-        rows = losses[(losses["dataset"] == dataset) & (losses["space"] == space) & (losses["training"] == training)
-                      & (losses["network"] == 0)] if len(losses) else losses
-        for column, label in names.items():
+    for axis, (dataset, space, folder) in zip(axes[0], panels):
+        rows = history[(history["dataset"] == dataset) & (history["space"] == space) & (history["training"] == folder)]
+        if "network" in rows:
+            rows = rows[rows["network"] == 0]
+        for column, label in training.curves.items():
             if len(rows):
                 axis.plot(rows["epoch"], rows[column], marker=".", label=label)
-        settings = "standardised inputs" if "standardize=true" in training else "raw inputs (the report)"
-        axis.set_title(f"{dataset} {space}: {settings}" if space else dataset, fontsize=9)
+        axis.set_title(f"{dataset} {space}: {training.title(folder)}" if space else dataset, fontsize=9)
         axis.set_xlabel("epoch")
         axis.set_ylabel("loss (mean over batches)")
         axis.set_yscale("symlog")

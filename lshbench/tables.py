@@ -13,15 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import REPORT_NEURAL
+from .methods import REGISTRY
 
 METRICS = {"precision_at_10": "Mean Precision @10", "precision_at_50": "Mean Precision @50",
            "mAP": "Mean Average Precision"}
-FIGURES = {  # figure -> (method, parameter)
-    "figure1_kmeans": ("kmeans", "K"),
-    "figure2_hyperplane": ("hyperplane", "H"),
-    "figure4_neural": ("neural", "J"),
-}
 CELL_COLUMNS = ["figure", "block", "dataset", "parameter", "value", "metric"]
 
 
@@ -36,48 +31,23 @@ def report_numbers() -> pd.DataFrame:
     return pd.read_csv(io.StringIO("\n".join(lines)))
 
 
-def block_label(figure: str, row: pd.Series) -> str:
-    if figure == "figure1_kmeans":
-        kind = "PCA" if "-pca" in row["space"] else "Embedding"
-        label = f"{kind}: {int(row['dim'])}"
-        return label if row["probes"] == 1 else f"{label} (probes={int(row['probes'])})"
-    if figure == "figure2_hyperplane":
-        label = f"#Hashtables = {int(row['L'])}"
-        return label + " (centred)" if str(row["center"]).lower() == "true" else label
-    label = f"#HashTables = {int(row['L'])}"
-    departures = neural_departures(row)
-    return f"{label} ({', '.join(departures)})" if departures else label
-
-
-def neural_departures(row: pd.Series) -> list[str]:
-    """How a neural LSH configuration departs from the report's settings (REPORT_NEURAL), for its block label."""
-    out = []
-    for key, value in REPORT_NEURAL.items():
-        if key == "L" or key not in row or pd.isna(row[key]):
-            continue
-        ours = row[key]
-        if key == "standardize":
-            if str(ours).lower() == "true":
-                out.append("standardised")
-        elif isinstance(value, str):
-            if str(ours) != value:
-                out.append(str(ours))
-        elif float(ours) != float(value):
-            out.append(f"{key}={ours:g}" if isinstance(ours, float) else f"{key}={ours}")
-    return out
-
-
-def figure_cells(metrics: pd.DataFrame, figure: str) -> pd.DataFrame:
-    """Long form of one figure: one row per (block, dataset, parameter value, metric), ``ours`` in percent."""
-    method, parameter = FIGURES[figure]
+def figure_cells(metrics: pd.DataFrame, method: str) -> pd.DataFrame:
+    """Long form of one method's table (the report's Figures 1, 2, 4 for its methods): one row per (block, dataset,
+    parameter value, metric), ``ours`` in percent. Blocks and the parameter come from the method's registry entry."""
+    entry = REGISTRY[method]
     rows = metrics[metrics["method"] == method] if len(metrics) else metrics
     cells = []
     for _, row in rows.iterrows():
         for metric in METRICS:
-            cells.append({"figure": figure, "block": block_label(figure, row), "dataset": row["dataset"],
-                          "parameter": parameter, "value": int(row[parameter]), "metric": metric,
+            cells.append({"figure": entry.table, "block": entry.block(row), "dataset": row["dataset"],
+                          "parameter": entry.axis, "value": int(row[entry.axis]), "metric": metric,
                           "ours": round(100 * float(row[metric]), 2), "space": row["space"]})
     return pd.DataFrame(cells, columns=[*CELL_COLUMNS, "ours", "space"])
+
+
+def table_methods() -> list[str]:
+    """The methods with a table, in registry order."""
+    return [name for name, entry in REGISTRY.items() if entry.table]
 
 
 def wide(cells: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
@@ -142,9 +112,9 @@ def summary(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
     rows = []
     for dataset in datasets if len(metrics) else []:
         subset = metrics[metrics["dataset"] == dataset]
-        exact = subset[subset["method"] == "exact"]
+        exact = subset[subset["method"].map(lambda m: REGISTRY[m].baseline)]
         rows += [row for _, row in exact.iterrows()]
-        for method in ("kmeans", "hyperplane", "neural"):
+        for method in (name for name, entry in REGISTRY.items() if not entry.baseline):
             found = subset[subset["method"] == method]
             if len(found):
                 rows.append(found.sort_values(["mAP_all", "params"], ascending=[False, True]).iloc[0])
@@ -156,16 +126,14 @@ def summary(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
     return table.rename(columns={"candidates_fraction": "candidates_percent"})
 
 
-def loss_table(paths: list[str | Path], trainings: list[tuple[str, str, str]]) -> pd.DataFrame:
-    """Figure 3's loss per epoch: each term unweighted and weighted, and the total, per training (dataset, space,
-    training settings folder) and network."""
+def history_table(paths: list[str | Path], trainings: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """A training step's history per epoch (Figure 3's loss terms for neural LSH), per training (dataset, space,
+    training folder): every history column but the device and the seconds, in the history's order."""
     frames = []
     for (dataset, space, training), path in zip(trainings, paths):
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path).drop(columns=["device", "seconds"], errors="ignore")
         frame.insert(0, "dataset", dataset)
         frame.insert(1, "space", space)
         frame.insert(2, "training", training)
         frames.append(frame)
-    columns = ["dataset", "space", "training", "network", "epoch", "balance", "fence", "supervision",
-               "balance_weighted", "fence_weighted", "supervision_weighted", "total"]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["dataset", "space", "training"])

@@ -108,7 +108,7 @@ def verify_results(embeddings: list[str], plan: list, root: str | os.PathLike = 
                 n_queries = None
             problems += check_rows(metrics / "per_query.parquet", n_queries)
     for dataset, space in dict.fromkeys((d, s) for d, s, _, _ in plan):
-        for networks in sorted((root / "results" / dataset / "train" / space).glob("*/*/networks.npz")):
+        for networks in sorted((root / "results" / dataset / "train" / space).glob("*/*/model.npz")):
             checked += 1
             problems += check_npz(networks)
     return problems, checked

@@ -3,21 +3,23 @@ import json
 import os
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 from lshbench.config import (
     ConfigError,
+    build_settings,
     check,
     dataset_spaces,
-    kmeans_settings,
-    neural_training_folder,
     pca_space_names,
     plan,
+    training_folder,
+    validate,
     weights_kind,
 )
+from lshbench.methods import REGISTRY
 
-validate(config, "../schemas/config.schema.yaml")
 try:
+    # the schema file plus each method's config block and grid, from the method registry
+    validate(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
     check(config)
 except ConfigError as error:
     raise WorkflowError(f"Invalid config: {error}")
@@ -100,20 +102,24 @@ def never_if_empty(names):
 
 
 PLAN = plan(config)
+PLANNED = list(
+    dict.fromkeys(m for _, _, m, _ in PLAN)
+)  # methods with configurations, registry order
+TRAINED = [m for m in PLANNED if REGISTRY[m].training]
 
 
 def method_settings(wildcards):
-    """The config settings of this configuration's method (JSON; the grid values are in the folder name): only the
-    jobs of that method re-run when one changes."""
-    if wildcards.method == "kmeans":
-        return json.dumps(kmeans_settings(config, DATASETS[wildcards.dataset]))
-    return "{}"
+    """The build settings of this configuration's method beyond its folder parameters (JSON): only the jobs of that
+    method re-run when one changes."""
+    dataset = DATASETS[wildcards.dataset]
+    return json.dumps(build_settings(config, dataset, wildcards.method), sort_keys=True)
 
 
-def metrics_targets(name="metrics.csv"):
+def metrics_targets(name="metrics.csv", select=lambda d, s, m, p: True):
     return [
-        f"results/{dataset}/metrics/{space}/{method}/{params}/{name}"
-        for dataset, space, method, params in PLAN
+        f"results/{d}/metrics/{s}/{m}/{p}/{name}"
+        for d, s, m, p in PLAN
+        if select(d, s, m, p)
     ]
 
 
@@ -121,13 +127,183 @@ def timings_targets():
     return metrics_targets("timings.csv")
 
 
-TABLES = [
-    "figure1_kmeans",
-    "figure2_hyperplane",
-    "figure4_neural",
-    "vs_report",
-    "summary",
-]
+def trained_input(wildcards):
+    """The training step's arrays a build uses ({} for methods without one)."""
+    if REGISTRY[wildcards.method].training is None:
+        return {}
+    folder = training_folder(wildcards.method, wildcards.params)
+    w = wildcards
+    return {
+        "trained": f"results/{w.dataset}/train/{w.space}/{w.method}/{folder}/model.npz"
+    }
+
+
+def method_conda(wildcards):
+    """Methods with a training step (a network) build with the GPU environment."""
+    trained = REGISTRY[wildcards.method].training is not None
+    return "../envs/gpu.yaml" if trained else "../envs/cpu.yaml"
+
+
+def trainings(method):
+    """(dataset, space, training folder) of every training of this method the plan uses."""
+    return list(
+        dict.fromkeys(
+            (d, s, training_folder(m, p)) for d, s, m, p in PLAN if m == method
+        )
+    )
+
+
+def history_files(method):
+    return [
+        f"results/{d}/train/{s}/{method}/{t}/history.csv"
+        for d, s, t in trainings(method)
+    ]
+
+
+def module_file(method):
+    """A method's module as a path inside the lshbench package (lshbench.methods.kmeans -> methods/kmeans.py)."""
+    parts = REGISTRY[method].module.split(".")[1:]
+    return os.path.join(*parts[:-1], parts[-1] + ".py")
+
+
+def library(*modules):
+    """The SHA-256 of modules of the lshbench package, as a param: editing one re-runs the cheap jobs built on it
+    (tables, plots), and another checkout of the same code re-runs nothing (a path would differ).
+    Snakemake tracks only a script's own file as its code."""
+    digest = hashlib.sha256()
+    for module in modules:
+        with open(os.path.join(workflow.basedir, "lshbench", module), "rb") as handle:
+            digest.update(handle.read())
+    return digest.hexdigest()[:16]
+
+
+def caption_text(name):
+    with open(os.path.join(workflow.basedir, "report", f"{name}.rst")) as handle:
+        return handle.read().strip()
+
+
+def figure_category(table, title):
+    """'figure1_kmeans' -> 'Figure 1: k-means' (the report's figures); other tables by their method's title."""
+    head = table.split("_")[0]
+    return f"Figure {head[6:]}: {title}" if head[6:].isdigit() else title
+
+
+# Every table: results/tables/{name}.csv and .md, made by the one `table` rule from what its entry names.
+TABLES = {}
+for _m in PLANNED:
+    _entry = REGISTRY[_m]
+    if _entry.table:
+        TABLES[_entry.table] = dict(
+            kind="figure",
+            method=_m,
+            caption=_entry.caption,
+            category=figure_category(_entry.table, _entry.title),
+            code=library("tables.py", module_file(_m)),
+        )
+    if _entry.training:
+        TABLES[_entry.training.table] = dict(
+            kind="training",
+            method=_m,
+            caption=_entry.training.caption,
+            category=figure_category(_entry.training.table, f"{_entry.title} loss"),
+            code=library("tables.py", module_file(_m)),
+        )
+if PLAN:
+    TABLES["vs_report"] = dict(
+        kind="vs_report",
+        method="",
+        caption=caption_text("vs_report"),
+        category="Comparison with the report",
+        code=library("tables.py", *map(module_file, PLANNED)),
+    )
+    TABLES["summary"] = dict(
+        kind="summary",
+        method="",
+        caption=caption_text("summary"),
+        category="Summary",
+        code=library("tables.py", *map(module_file, PLANNED)),
+    )
+
+# Every plot: results/plots/{name}.png, made by the one `plot` rule.
+PLOTS = {}
+for _d in DATASETS:
+    _here = [m for m in PLANNED if any(p[0] == _d and p[2] == m for p in PLAN)]
+    for _m in _here:
+        if not REGISTRY[_m].baseline:
+            PLOTS[f"{_d}_{_m}"] = dict(
+                kind="method",
+                dataset=_d,
+                method=_m,
+                caption=caption_text("plot_method"),
+                category="Plots",
+            )
+    if _here:
+        for _kind in ("tradeoff", "qps"):
+            PLOTS[f"{_d}_{_kind}"] = dict(
+                kind=_kind,
+                dataset=_d,
+                method="",
+                caption=caption_text(f"plot_{_kind}"),
+                category="Plots",
+            )
+for _m in TRAINED:
+    PLOTS[REGISTRY[_m].training.table] = dict(
+        kind="training",
+        dataset="",
+        method=_m,
+        caption=REGISTRY[_m].training.caption,
+        category=TABLES[REGISTRY[_m].training.table]["category"],
+    )
+
+
+def table_input(wildcards):
+    entry = TABLES[wildcards.table]
+    if entry["kind"] == "training":
+        return {"histories": history_files(entry["method"])}
+    if entry["kind"] == "figure":
+        select = lambda d, s, m, p: m == entry["method"]
+    elif entry["kind"] == "vs_report":
+        select = lambda d, s, m, p: REGISTRY[m].table is not None
+    else:
+        select = lambda d, s, m, p: True
+    return {"metrics": metrics_targets(select=select)}
+
+
+def plot_input(wildcards):
+    entry = PLOTS[wildcards.plot]
+    if entry["kind"] == "training":
+        return {"histories": history_files(entry["method"])}
+    here = lambda d, s, m, p: d == entry["dataset"]
+    if entry["kind"] == "method":
+        select = lambda d, s, m, p: here(d, s, m, p) and m in (entry["method"], "exact")
+        return {"metrics": metrics_targets(select=select)}
+    inputs = {"metrics": metrics_targets(select=here)}
+    if entry["kind"] == "qps":
+        inputs["timings"] = metrics_targets("timings.csv", select=here)
+    return inputs
+
+
+def table_setting(key):
+    return lambda wildcards: TABLES[wildcards.table][key]
+
+
+def plot_setting(key):
+    return lambda wildcards: PLOTS[wildcards.plot][key]
+
+
+def plot_subcategory(wildcards):
+    entry = PLOTS[wildcards.plot]
+    return entry["dataset"] or "training"
+
+
+def entry_trainings(entries, wildcard):
+    """(dataset, space, training folder) of a training table's or plot's histories (in input order)."""
+
+    def get(wildcards):
+        entry = entries[wildcards[wildcard]]
+        return trainings(entry["method"]) if entry["kind"] == "training" else []
+
+    return get
 
 
 def checksum_targets():
@@ -135,94 +311,23 @@ def checksum_targets():
     if not PLAN:
         return embedding_targets()
     tables = [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
-    tables += [
-        f"results/tables/figure3_neural_loss.{ext}" for ext in ("csv", "md", "png")
-    ]
+    losses = [f"results/plots/{REGISTRY[m].training.table}.png" for m in TRAINED]
     return (
         embedding_targets()
         + metrics_targets()
         + metrics_targets("per_query.parquet")
         + ["results/metrics.csv"]
         + tables
+        + losses
     )
-
-
-def neural_training_input(wildcards):
-    training = neural_training_folder(wildcards.params)
-    return f"results/{wildcards.dataset}/train/{wildcards.space}/neural/{training}/networks.npz"
-
-
-def library(module):
-    """The SHA-256 of a module of the lshbench package, as a param: editing the module re-runs the cheap jobs built
-    on it (tables, plots), and another checkout of the same code re-runs nothing (a path would differ).
-    Snakemake tracks only a script's own file as its code."""
-    path = os.path.join(workflow.basedir, "lshbench", module)
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()[:16]
-
-
-def method_metrics(*methods):
-    """metrics.csv of every configuration of these methods, plus the exact baselines of their spaces."""
-    return [
-        f"results/{d}/metrics/{s}/{m}/{p}/metrics.csv"
-        for d, s, m, p in PLAN
-        if m in methods
-    ]
-
-
-def dataset_metrics(wildcards):
-    return [
-        f"results/{d}/metrics/{s}/{m}/{p}/metrics.csv"
-        for d, s, m, p in PLAN
-        if d == wildcards.dataset
-    ]
-
-
-def dataset_timings(wildcards):
-    return [
-        f"results/{d}/metrics/{s}/{m}/{p}/timings.csv"
-        for d, s, m, p in PLAN
-        if d == wildcards.dataset
-    ]
-
-
-def dataset_method_metrics(wildcards):
-    return [
-        f"results/{d}/metrics/{s}/{m}/{p}/metrics.csv"
-        for d, s, m, p in PLAN
-        if d == wildcards.dataset and m in (wildcards.method, "exact")
-    ]
-
-
-def neural_trainings():
-    """(dataset, space, training folder) of every neural LSH training the plan uses."""
-    return list(
-        dict.fromkeys(
-            (d, s, neural_training_folder(p)) for d, s, m, p in PLAN if m == "neural"
-        )
-    )
-
-
-def neural_losses():
-    return [
-        f"results/{d}/train/{s}/neural/{t}/losses.csv" for d, s, t in neural_trainings()
-    ]
 
 
 def report_targets():
     """Everything after the embeddings; nothing when the config runs no method (an embeddings-only run)."""
     if not PLAN:
         return []
-    methods = sorted({(d, m) for d, _, m, _ in PLAN if m != "exact"})
     return (
         ["results/metrics.csv"]
         + [f"results/tables/{t}.csv" for t in TABLES]
-        + ["results/tables/figure3_neural_loss.png"]
-        + [f"results/plots/{d}_{m}.png" for d, m in methods]
-        + [
-            f"results/plots/{d}_{plot}.png"
-            for d in DATASETS
-            if any(p[0] == d for p in PLAN)
-            for plot in ("tradeoff", "qps")
-        ]
+        + [f"results/plots/{p}.png" for p in PLOTS]
     )

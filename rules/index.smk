@@ -21,6 +21,7 @@ rule exact_neighbours:
 
 rule build_index:
     input:
+        unpack(trained_input),
         gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
     output:
         "results/{dataset}/index/{space}/{method}/{params}/index.json",
@@ -29,11 +30,11 @@ rule build_index:
     benchmark:
         "results/benchmarks/build_index/{dataset}/{space}/{method}/{params}.tsv"
     wildcard_constraints:
-        method="exact|kmeans|hyperplane",
+        method=never_if_empty(PLANNED),
     group:
         "configuration"
     conda:
-        "../envs/cpu.yaml"
+        method_conda
     threads: config["evaluation"]["threads"]
     resources:
         gpu=GPU,
@@ -46,16 +47,19 @@ rule build_index:
         "../workflow/scripts/build_index.py"
 
 
-rule train_neural:
+# A method's training step (neural LSH's networks), once per training folder, shared by the builds that use it.
+rule train:
     input:
         gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
     output:
-        networks="results/{dataset}/train/{space}/neural/{params}/networks.npz",
-        losses="results/{dataset}/train/{space}/neural/{params}/losses.csv",
+        model="results/{dataset}/train/{space}/{method}/{params}/model.npz",
+        history="results/{dataset}/train/{space}/{method}/{params}/history.csv",
     log:
-        "results/logs/train_neural/{dataset}/{space}/{params}.log",
+        "results/logs/train/{dataset}/{space}/{method}/{params}.log",
     benchmark:
-        "results/benchmarks/train_neural/{dataset}/{space}/{params}.tsv"
+        "results/benchmarks/train/{dataset}/{space}/{method}/{params}.tsv"
+    wildcard_constraints:
+        method=never_if_empty(TRAINED),
     conda:
         "../envs/gpu.yaml"
     threads: config["evaluation"]["threads"]
@@ -66,29 +70,4 @@ rule train_neural:
     params:
         seed=config["seed"],
     script:
-        "../workflow/scripts/train_neural.py"
-
-
-rule build_neural:
-    input:
-        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
-        networks=neural_training_input,
-    output:
-        "results/{dataset}/index/{space}/neural/{params}/index.json",
-    log:
-        "results/logs/build_index/{dataset}/{space}/neural/{params}.log",
-    benchmark:
-        "results/benchmarks/build_index/{dataset}/{space}/neural/{params}.tsv"
-    group:
-        "configuration"
-    conda:
-        "../envs/gpu.yaml"
-    threads: config["evaluation"]["threads"]
-    resources:
-        gpu=GPU,
-        mem_mb=config["evaluation"]["mem_mb"],
-        runtime=config["evaluation"]["runtime"],
-    params:
-        seed=config["seed"],
-    script:
-        "../workflow/scripts/build_index.py"
+        "../workflow/scripts/train.py"

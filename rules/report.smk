@@ -1,221 +1,63 @@
 # Tables and plots take a second each: they run where Snakemake runs, not as cluster jobs.
 localrules:
-    plot_qps,
-    figure1,
-    figure2,
-    figure3,
-    figure4,
-    vs_report,
-    summary,
-    plot_method,
-    plot_tradeoff,
+    table,
+    plot,
 
 
-rule figure1:
+# Every table (the report's figures, each method's table, vs_report, summary): TABLES in rules/common.smk, derived
+# from the method registry.
+rule table:
     input:
-        metrics=method_metrics("kmeans"),
+        unpack(table_input),
     output:
         csv=report(
-            "results/tables/figure1_kmeans.csv",
-            caption="../report/figure1.rst",
-            category="Figure 1: k-means",
+            "results/tables/{table}.csv",
+            caption="../report/table.rst",
+            category=table_setting("category"),
         ),
-        md="results/tables/figure1_kmeans.md",
+        md="results/tables/{table}.md",
     log:
-        "results/logs/tables/figure1.log",
-    conda:
-        "../envs/cpu.yaml"
-    threads: 1
-    params:
-        code=library("tables.py"),
-        figure="figure1_kmeans",
-        datasets=list(DATASETS),
-    script:
-        "../workflow/scripts/tables.py"
-
-
-rule figure2:
-    input:
-        metrics=method_metrics("hyperplane"),
-    output:
-        csv=report(
-            "results/tables/figure2_hyperplane.csv",
-            caption="../report/figure2.rst",
-            category="Figure 2: random-hyperplane LSH",
-        ),
-        md="results/tables/figure2_hyperplane.md",
-    log:
-        "results/logs/tables/figure2.log",
-    conda:
-        "../envs/cpu.yaml"
-    threads: 1
-    params:
-        code=library("tables.py"),
-        figure="figure2_hyperplane",
-        datasets=list(DATASETS),
-    script:
-        "../workflow/scripts/tables.py"
-
-
-rule figure3:
-    input:
-        losses=neural_losses(),
-    output:
-        csv=report(
-            "results/tables/figure3_neural_loss.csv",
-            caption="../report/figure3.rst",
-            category="Figure 3: neural LSH loss",
-        ),
-        md="results/tables/figure3_neural_loss.md",
-        png=report(
-            "results/tables/figure3_neural_loss.png",
-            caption="../report/figure3.rst",
-            category="Figure 3: neural LSH loss",
-        ),
-    log:
-        "results/logs/tables/figure3.log",
-    conda:
-        "../envs/cpu.yaml"
-    threads: 1
-    params:
-        code=library("tables.py"),
-        plot_code=library("plots.py"),
-        figure="figure3_neural_loss",
-        trainings=neural_trainings(),
-    script:
-        "../workflow/scripts/tables.py"
-
-
-rule figure4:
-    input:
-        metrics=method_metrics("neural"),
-    output:
-        csv=report(
-            "results/tables/figure4_neural.csv",
-            caption="../report/figure4.rst",
-            category="Figure 4: neural LSH",
-        ),
-        md="results/tables/figure4_neural.md",
-    log:
-        "results/logs/tables/figure4.log",
-    conda:
-        "../envs/cpu.yaml"
-    threads: 1
-    params:
-        code=library("tables.py"),
-        figure="figure4_neural",
-        datasets=list(DATASETS),
-    script:
-        "../workflow/scripts/tables.py"
-
-
-rule vs_report:
-    input:
-        metrics=method_metrics("kmeans", "hyperplane", "neural"),
-    output:
-        csv=report(
-            "results/tables/vs_report.csv",
-            caption="../report/vs_report.rst",
-            category="Comparison with the report",
-        ),
-        md="results/tables/vs_report.md",
-    log:
-        "results/logs/tables/vs_report.log",
-    conda:
-        "../envs/cpu.yaml"
-    threads: 1
-    params:
-        code=library("tables.py"),
-        figure="vs_report",
-        datasets=list(DATASETS),
-    script:
-        "../workflow/scripts/tables.py"
-
-
-rule summary:
-    input:
-        metrics=metrics_targets(),
-    output:
-        csv=report(
-            "results/tables/summary.csv",
-            caption="../report/summary.rst",
-            category="Summary",
-        ),
-        md="results/tables/summary.md",
-    log:
-        "results/logs/tables/summary.log",
-    conda:
-        "../envs/cpu.yaml"
-    threads: 1
-    params:
-        code=library("tables.py"),
-        figure="summary",
-        datasets=list(DATASETS),
-    script:
-        "../workflow/scripts/tables.py"
-
-
-rule plot_method:
-    input:
-        metrics=dataset_method_metrics,
-    output:
-        report(
-            "results/plots/{dataset}_{method}.png",
-            caption="../report/plot_method.rst",
-            category="Plots",
-            subcategory="{dataset}",
-        ),
-    log:
-        "results/logs/plots/{dataset}_{method}.log",
+        "results/logs/tables/{table}.log",
     wildcard_constraints:
-        method="kmeans|hyperplane|neural",
+        table=never_if_empty(TABLES),
     conda:
         "../envs/cpu.yaml"
     threads: 1
     params:
-        code=library("plots.py"),
+        kind=table_setting("kind"),
+        method=table_setting("method"),
+        caption=table_setting("caption"),
+        code=table_setting("code"),
+        datasets=list(DATASETS),
+        trainings=entry_trainings(TABLES, "table"),
     script:
-        "../workflow/scripts/plots.py"
+        "../workflow/scripts/tables.py"
 
 
-rule plot_tradeoff:
+# Every plot (each method against its parameter, trade-off, queries per second, training losses): PLOTS.
+rule plot:
     input:
-        metrics=dataset_metrics,
+        unpack(plot_input),
     output:
         report(
-            "results/plots/{dataset}_tradeoff.png",
-            caption="../report/plot_tradeoff.rst",
-            category="Plots",
-            subcategory="{dataset}",
+            "results/plots/{plot}.png",
+            caption="../report/plot.rst",
+            category=plot_setting("category"),
+            subcategory=plot_subcategory,
         ),
     log:
-        "results/logs/plots/{dataset}_tradeoff.log",
+        "results/logs/plots/{plot}.log",
+    wildcard_constraints:
+        plot=never_if_empty(PLOTS),
     conda:
         "../envs/cpu.yaml"
     threads: 1
     params:
-        code=library("plots.py"),
-    script:
-        "../workflow/scripts/plots.py"
-
-
-rule plot_qps:
-    input:
-        metrics=dataset_metrics,
-        timings=dataset_timings,
-    output:
-        report(
-            "results/plots/{dataset}_qps.png",
-            caption="../report/plot_qps.rst",
-            category="Plots",
-            subcategory="{dataset}",
-        ),
-    log:
-        "results/logs/plots/{dataset}_qps.log",
-    conda:
-        "../envs/cpu.yaml"
-    threads: 1
-    params:
-        code=library("plots.py"),
+        kind=plot_setting("kind"),
+        dataset=plot_setting("dataset"),
+        method=plot_setting("method"),
+        caption=plot_setting("caption"),
+        code=library("plots.py", *map(module_file, PLANNED)),
+        trainings=entry_trainings(PLOTS, "plot"),
     script:
         "../workflow/scripts/plots.py"

@@ -16,8 +16,10 @@ def gallery():
 def test_matches_scikit_learn_up_to_sign(gallery):
     ours = fit_pca(gallery)
     reference = SkPCA(n_components=10, svd_solver="full").fit(gallery)
+    # scikit-learn computes in the data's float32 (eps 1.2e-7; its SVD's error reached 1.3e-6 relative here), ours in
+    # float64
     np.testing.assert_allclose(ours.explained_variance_ratio[:10].numpy(), reference.explained_variance_ratio_,
-                               rtol=1e-6)
+                               rtol=1e-5)
     projected = ours.transform(torch.from_numpy(gallery), 10).numpy()
     expected = reference.transform(gallery)
     signs = np.sign((projected * expected).sum(0))

@@ -47,7 +47,7 @@ def test_figure1_layout_and_vs_report():
         metrics_row(dataset="cifar100", K=100, probes=1),
         metrics_row(method="exact", params="all"),
     ])
-    cells = figure_cells(metrics, "figure1_kmeans")
+    cells = figure_cells(metrics, "kmeans")
     table = wide(cells, ["cifar10", "cifar100"])
     assert list(table.columns) == ["block", "metric", "cifar10 K=10", "cifar10 K=20", "cifar100 K=100"]
     assert list(table.block) == ["Embedding: 512"] * 3 + ["PCA: 248"] * 3
@@ -79,17 +79,17 @@ def test_summary_puts_exact_first_and_picks_best_map_all():
     assert {"strict_precision_at_10", "recall_at_10", "candidates_percent"} <= set(table.columns)
 
 
-@pytest.mark.parametrize("figure,row,label", [
-    ("figure2_hyperplane", metrics_row(method="hyperplane", H=8, L=6, center=True), "#Hashtables = 6 (centred)"),
-    ("figure4_neural", metrics_row(method="neural", J=8, L=8, networks="shared", space="resnet50"),
+@pytest.mark.parametrize("method,row,label", [
+    ("hyperplane", metrics_row(method="hyperplane", H=8, L=6, center=True), "#Hashtables = 6 (centred)"),
+    ("neural", metrics_row(method="neural", J=8, L=8, networks="shared", space="resnet50"),
      "#HashTables = 8"),
-    ("figure4_neural", metrics_row(method="neural", J=8, L=8, networks="shared", space="resnet50", H=800,
+    ("neural", metrics_row(method="neural", J=8, L=8, networks="shared", space="resnet50", H=800,
                                    standardize=False, epochs=20, lr=0.001, batch=256), "#HashTables = 8"),
-    ("figure4_neural", metrics_row(method="neural", J=8, L=8, networks="shared", space="resnet50", H=800,
+    ("neural", metrics_row(method="neural", J=8, L=8, networks="shared", space="resnet50", H=800,
                                    standardize=True, epochs=5, lr=0.001, batch=256),
      "#HashTables = 8 (standardised, epochs=5)"),
-    ("figure4_neural", metrics_row(method="neural", J=8, L=8, networks="per_table", space="resnet50",
+    ("neural", metrics_row(method="neural", J=8, L=8, networks="per_table", space="resnet50",
                                    standardize=False), "#HashTables = 8 (per_table)"),
 ])
-def test_block_labels(figure, row, label):
-    assert set(figure_cells(pd.DataFrame([row]), figure).block) == {label}
+def test_block_labels(method, row, label):
+    assert set(figure_cells(pd.DataFrame([row]), method).block) == {label}

@@ -58,7 +58,7 @@ def test_one_metrics_file_per_configuration(workdir):
     assert exact.recall_at_10 == 1.0 and exact.candidates_fraction == 1.0
     kmeans = combined[(combined.params == "K=10_probes=1") & (combined.space == "small")].iloc[0]
     assert kmeans.candidates_fraction < 0.5 and kmeans.K == 10
-    losses = pd.read_csv(workdir / "results" / "digits" / "train" / "small" / "neural" / TRAINING / "losses.csv")
+    losses = pd.read_csv(workdir / "results" / "digits" / "train" / "small" / "neural" / TRAINING / "history.csv")
     assert list(losses.epoch) == [1, 2] and {"balance", "fence", "supervision", "total"} <= set(losses.columns)
 
 
@@ -73,8 +73,14 @@ def test_metrics_carry_the_index_parameters(workdir):
 
 KMEANS_JOBS = {(rule, space, "kmeans", params) for rule in ("build_index", "evaluate")
                for space in ("small", "small-pca16") for params in ("K=5_probes=1", "K=10_probes=1")}
-KMEANS_DOWNSTREAM = {"collect_metrics", "figure1", "vs_report", "summary", "plot_method", "plot_tradeoff", "plot_qps",
-                     "checksums", "all"}
+KMEANS_DOWNSTREAM = {"collect_metrics", "table figure1_kmeans", "table vs_report", "table summary", "plot digits_kmeans",
+                     "plot digits_tradeoff", "plot digits_qps", "checksums", "all"}
+
+
+def job_name(rule: str, wildcards: dict) -> str:
+    """'table figure1_kmeans', 'plot digits_qps' for the generic table and plot rules, else the rule."""
+    target = wildcards.get("table") or wildcards.get("plot")
+    return f"{rule} {target}" if target else rule
 RERUN_SCOPES = {  # setting -> (change, jobs of configurations that must re-run, other rules that must re-run)
     "embedding.batch_size": (lambda c: c["embedding"].update(batch_size=7), set(), set()),
     "embedding.num_workers": (lambda c: c["embedding"].update(num_workers=1), set(), set()),
@@ -96,9 +102,9 @@ def test_a_setting_reruns_exactly_what_it_changes(workdir, setting):
     path.write_text(yaml.safe_dump(changed))
     planned = planned_jobs(snakemake(workdir, path, "-n").output)
     jobs = {(rule, w.get("space"), w.get("method"), w.get("params")) for rule, w in planned
-            if rule in ("build_index", "evaluate", "build_neural", "train_neural", "embed", "pca", "exact_neighbours")}
+            if rule in ("build_index", "evaluate", "train", "embed", "pca", "exact_neighbours")}
     assert jobs == expected_jobs
-    assert {rule for rule, _ in planned} - {job[0] for job in jobs} == expected_rules
+    assert {job_name(rule, w) for rule, w in planned} - {job[0] for job in jobs} == expected_rules
 
 
 def test_another_checkout_reruns_nothing(workdir, repo, tmp_path):
@@ -152,18 +158,18 @@ def test_grid_change_runs_only_new_configurations(workdir):
     path = workdir / "changed.yaml"
     path.write_text(yaml.safe_dump(changed))
     planned = planned_jobs(snakemake(workdir, path, "-n").output)
-    upstream = {"download", "embed", "pca", "exact_neighbours", "train_neural", "build_index", "build_neural",
-                "evaluate"}
+    upstream = {"download", "embed", "pca", "exact_neighbours", "train", "build_index", "evaluate"}
     jobs = {(rule, w.get("space"), w.get("params")) for rule, w in planned if rule in upstream}
     assert jobs == {
         ("build_index", "small", "K=20_probes=1"), ("evaluate", "small", "K=20_probes=1"),
         ("build_index", "small-pca16", "K=20_probes=1"), ("evaluate", "small-pca16", "K=20_probes=1"),
-        ("build_neural", "small", NEURAL.replace("J=4", "J=6")),
+        ("build_index", "small", NEURAL.replace("J=4", "J=6")),
         ("evaluate", "small", NEURAL.replace("J=4", "J=6")),
     }
-    downstream = {rule for rule, _ in planned if rule not in upstream}
-    assert downstream == {"collect_metrics", "figure1", "figure4", "vs_report", "summary", "plot_method",
-                          "plot_tradeoff", "plot_qps", "checksums", "all"}  # not figure2 or figure3: their inputs did not change
+    downstream = {job_name(rule, w) for rule, w in planned if rule not in upstream}
+    assert downstream == {"collect_metrics", "table figure1_kmeans", "table figure4_neural", "table vs_report",
+                          "table summary", "plot digits_kmeans", "plot digits_neural", "plot digits_tradeoff",
+                          "plot digits_qps", "checksums", "all"}  # not figure2 or figure3: their inputs did not change
 
 
 def test_k_larger_than_the_gallery_fails_at_parse_time(tmp_path):
@@ -198,7 +204,7 @@ def test_tables_and_plots_come_from_the_metrics_files(workdir):
     assert (tables / "figure1_kmeans.md").read_text().startswith("| block | metric | digits K=5 |")
     for name in ("digits_kmeans", "digits_hyperplane", "digits_neural", "digits_tradeoff", "digits_qps"):
         assert (workdir / "results" / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-    assert (tables / "figure3_neural_loss.png").stat().st_size > 1000
+    assert (workdir / "results" / "plots" / "figure3_neural_loss.png").stat().st_size > 1000
 
 
 def test_one_changed_metrics_file_changes_one_cell(workdir):
@@ -209,9 +215,9 @@ def test_one_changed_metrics_file_changes_one_cell(workdir):
     row = pd.read_csv(path)
     row.loc[0, "mAP"] = 0.123456
     row.to_csv(path, index=False)
-    jobs = {rule for rule, _ in planned_jobs(snakemake(workdir, config, "-n").output)}
-    assert jobs == {"figure1", "vs_report", "summary", "plot_method", "plot_tradeoff", "plot_qps", "collect_metrics",
-                    "checksums", "all"}
+    jobs = {job_name(rule, w) for rule, w in planned_jobs(snakemake(workdir, config, "-n").output)}
+    assert jobs == {"table figure1_kmeans", "table vs_report", "table summary", "plot digits_kmeans",
+                    "plot digits_tradeoff", "plot digits_qps", "collect_metrics", "checksums", "all"}
     snakemake(workdir, config)
     after = pd.read_csv(workdir / "results" / "tables" / "figure1_kmeans.csv")
     changed = (before.fillna(-1) != after.fillna(-1))

@@ -1,38 +1,49 @@
-"""One module per method, one interface (``Index``): fit(gallery, labels) and batched candidates(queries)."""
+"""One module per method: its registry entry (``METHOD``, see ``registry``) beside its ``Index`` class.
+
+Importing this package imports every module in it, which registers every method, without importing torch (the modules
+import it lazily). To add a method, add its module; nothing else in lshbench or the workflow names a method."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from pathlib import Path
 
-import torch
+from .registry import REGISTRY, Method, ParameterError
 
-from .base import Index, load_arrays
-from .exact import Exact
-from .hyperplane import HyperplaneLSH
-from .kmeans import KMeans
-from .neural import NeuralLSH, networks_from_arrays
-
-METHODS = ("exact", "kmeans", "hyperplane", "neural")
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")  # a method module registers its METHOD
+for _name in sorted(REGISTRY, key=lambda name: (REGISTRY[name].order, name)):
+    REGISTRY[_name] = REGISTRY.pop(_name)  # registry order: tables, summaries and plots follow it
+METHODS = tuple(REGISTRY)
 
 
-def load_index(folder: str | Path, device: str | torch.device = "cpu") -> Index:
+def method(name: str) -> Method:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; registered methods: {', '.join(REGISTRY)}") from None
+
+
+def load_index(folder: str | Path, device="cpu"):
     """Rebuild a saved index from its folder (index.json plus one .npy file per array)."""
+    from .base import load_arrays
+
     meta = json.loads((Path(folder) / "index.json").read_text())
-    p, arrays = meta["params"], load_arrays(folder, device)
-    method = meta["method"]
-    if method == "exact":
-        index = Exact(device)
-    elif method == "kmeans":
-        index = KMeans(**p, device=device)
-    elif method == "hyperplane":
-        index = HyperplaneLSH(p["H"], p["L"], center=p["center"], seed=p["seed"], device=device)
-    elif method == "neural":
-        index = NeuralLSH.from_params(networks_from_arrays(arrays, device), p, device=device)
-    else:
-        raise ValueError(f"{folder}/index.json: unknown method {method!r}; one of {METHODS}")
-    index.load_arrays(arrays)
-    return index
+    try:
+        entry = method(meta["method"])
+    except ValueError as error:
+        raise ValueError(f"{folder}/index.json: {error}") from None
+    return entry.index_class().load(meta["params"], load_arrays(folder, device), device=device)
 
 
-__all__ = ["METHODS", "Exact", "HyperplaneLSH", "Index", "KMeans", "NeuralLSH", "load_index"]
+def __getattr__(name: str):
+    """The Index classes by name (``from lshbench.methods import KMeans``), imported on first use."""
+    for entry in REGISTRY.values():
+        if entry.index == name:
+            return entry.index_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["METHODS", "REGISTRY", "Method", "ParameterError", "load_index", "method"]

@@ -10,13 +10,12 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
-import torch
+from ..lazy import lazy_import
 
 from ..candidates import Candidates
+from .registry import ParameterError  # noqa: F401 (raised by methods, imported from here)
 
-
-class ParameterError(ValueError):
-    """A method parameter does not fit the data (K larger than the gallery, J larger than H, ...)."""
+torch = lazy_import("torch")
 
 
 class Index(ABC):
@@ -45,6 +44,19 @@ class Index(ABC):
     @abstractmethod
     def load_arrays(self, arrays: dict[str, torch.Tensor]) -> None:
         """Restore the fitted state from ``arrays()``'s output."""
+
+    @classmethod
+    def build(cls, params: dict, *, seed: int = 0, device="cpu", trained: dict | None = None, **settings) -> "Index":
+        """An unfitted index from its folder parameters and build settings (``trained``: its training step's
+        arrays, for methods that have one)."""
+        return cls(**params, **settings, seed=seed, device=device)
+
+    @classmethod
+    def load(cls, params: dict, arrays: dict, device="cpu") -> "Index":
+        """A fitted index from ``params()`` and ``arrays()`` as saved in its folder."""
+        index = cls(**params, device=device)
+        index.load_arrays(arrays)
+        return index
 
     def info(self) -> dict:
         """Extra facts about the fitted index for index.json (bucket counts, inertia, ...)."""

@@ -3,10 +3,13 @@ for recall."""
 
 from __future__ import annotations
 
-import torch
+from ..lazy import lazy_import
 
 from ..candidates import Candidates
 from .base import Index
+from .registry import Method, register
+
+torch = lazy_import("torch")
 
 
 class Exact(Index):
@@ -27,3 +30,15 @@ class Exact(Index):
 
     def load_arrays(self, arrays):
         self.n_gallery = int(arrays["n_gallery"][0])
+
+    @classmethod
+    def build(cls, params: dict, *, seed: int = 0, device="cpu", trained=None, **settings) -> "Exact":
+        return cls(device)
+
+
+METHOD = register(Method(
+    name="exact", order=0, title="exact search", index="Exact", module=__name__, params={}, baseline=True,
+    colour="black",
+    settings={"enabled": {"type": "boolean", "default": True,
+                          "description": "exact search on every space any method uses"}},
+))

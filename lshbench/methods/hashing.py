@@ -8,10 +8,12 @@ share a bucket, for any B (the report's H=100 included).
 
 from __future__ import annotations
 
-import torch
+from ..lazy import lazy_import
 
 from ..candidates import Candidates, from_pairs, gather_ranges
 from .base import Index
+
+torch = lazy_import("torch")
 
 WORD_BITS = 63
 

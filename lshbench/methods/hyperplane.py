@@ -3,10 +3,13 @@ code is the sign pattern of the dot products; a query's candidates are the union
 
 from __future__ import annotations
 
-import torch
+from ..lazy import lazy_import
 
 from .base import ParameterError
 from .hashing import HashingIndex, HashTables
+from .registry import Method, register, values_of
+
+torch = lazy_import("torch")
 
 
 class HyperplaneLSH(HashingIndex):
@@ -43,3 +46,24 @@ class HyperplaneLSH(HashingIndex):
     def load_arrays(self, arrays):
         self.hyperplanes, self.mean = arrays["hyperplanes"].float(), arrays["mean"].float()
         self.load_tables(arrays)
+
+
+def _hyperplane_block(row) -> str:
+    label = f"#Hashtables = {int(row['L'])}"
+    return label + " (centred)" if str(row["center"]).lower() == "true" else label
+
+
+METHOD = register(Method(
+    name="hyperplane", order=2, title="random-hyperplane LSH", index="HyperplaneLSH", module=__name__,
+    params={"H": int, "L": int, "center": bool},
+    grid={"H": values_of(int, minimum=1, maximum=1024), "L": values_of(int, minimum=1, maximum=64)},
+    settings={"center": {**values_of(bool), "default": [False],
+                         "description": "subtract the gallery mean before hashing (the report: false)"}},
+    # L, then H, then centring: the report's order (one block per L)
+    configurations=lambda grid, settings: [{"H": H, "L": L, "center": center} for L in grid["L"] for H in grid["H"]
+                                           for center in settings["center"]],
+    axis="H", table="figure2_hyperplane", block=_hyperplane_block, series=("L", "center"), colour="tab:orange",
+    caption="The report's Figure 2 (random-hyperplane LSH) in its layout: precision@10, precision@50 and mAP in "
+            "percent, one block per number of hash tables L, one column per dataset and number of hyperplanes H. "
+            "Candidates are the union of the query's buckets over the L tables.",
+))

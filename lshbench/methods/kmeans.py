@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import math
 
-import torch
+from ..lazy import lazy_import
 
 from ..candidates import Candidates, from_pairs, gather_ranges
 from .base import Index, ParameterError
+from .registry import Method, register, values_of
+
+torch = lazy_import("torch")
 
 ALGORITHMS = ("lloyd", "minibatch")
 # scikit-learn's defaults per algorithm (KMeans / MiniBatchKMeans)
@@ -270,3 +273,67 @@ class KMeans(Index):
         return {"inertia": self.inertia, "iterations": self.iterations, "steps": self.steps,
                 "reassigned_centres": self.reassigned, "empty_clusters": int((sizes == 0).sum()),
                 "single_item_clusters": int((sizes == 1).sum()), "largest_cluster": int(sizes.max())}
+
+
+def _kmeans_settings(settings: dict, grid: dict) -> dict:
+    """The build settings of one dataset (its grid's ``algorithm`` overrides methods.kmeans.algorithm); mini-batch
+    settings only for mini-batch, so editing them re-runs only those builds."""
+    algorithm = grid.get("algorithm", settings["algorithm"])
+    keys = ["max_iter", "tol", "init_sample"]
+    if algorithm == "minibatch":
+        keys += ["batch_size", "max_no_improvement", "reassignment_ratio"]
+    return {"algorithm": algorithm, **{key: settings[key] for key in keys}}
+
+
+def _kmeans_checks(settings: dict, grid: dict, sizes: dict | None, where: str) -> None:
+    for K in grid.get("K", []):
+        if sizes is not None and K > sizes["gallery"]:
+            raise ValueError(f"{where}.K: {K} exceeds the {sizes['gallery']} gallery images of this dataset; "
+                             f"choose K <= {sizes['gallery']}")
+        for probes in settings["probes"]:
+            if probes > K:
+                raise ValueError(f"{where}.K: {K} is below methods.kmeans.probes {probes}; a query cannot probe more "
+                                 f"clusters than there are")
+
+
+def _kmeans_block(row) -> str:
+    kind = "PCA" if "-pca" in row["space"] else "Embedding"
+    label = f"{kind}: {int(row['dim'])}"
+    return label if row["probes"] == 1 else f"{label} (probes={int(row['probes'])})"
+
+
+METHOD = register(Method(
+    name="kmeans", order=1, title="k-means", index="KMeans", module=__name__,
+    params={"K": int, "probes": int},
+    grid={"K": values_of(int, minimum=1),
+          "algorithm": {"enum": list(ALGORITHMS),
+                        "description": "overrides methods.kmeans.algorithm (the report uses minibatch for ImageNet)"}},
+    settings={
+        "algorithm": {"enum": list(ALGORITHMS), "default": "lloyd",
+                      "description": "scikit-learn's KMeans (lloyd) or MiniBatchKMeans semantics"},
+        "max_iter": {"type": ["integer", "null"], "minimum": 1, "default": None,
+                     "description": "Lloyd iterations (null: 300) or mini-batch passes over the data (null: 100), "
+                                    "scikit-learn's defaults"},
+        "tol": {"type": ["number", "null"], "minimum": 0, "default": None,
+                "description": "centre shift, relative to the data's mean variance (null: 1e-4 for lloyd, 0 = off for "
+                               "minibatch, scikit-learn's defaults)"},
+        "probes": {**values_of(int, minimum=1), "default": [1],
+                   "description": "clusters a query visits (the report: 1)"},
+        "batch_size": {"type": "integer", "minimum": 1, "default": 1024, "description": "minibatch only"},
+        "max_no_improvement": {"type": ["integer", "null"], "minimum": 1, "default": 10,
+                               "description": "minibatch only: stop after this many steps without improvement of the "
+                                              "smoothed batch inertia (null: never)"},
+        "reassignment_ratio": {"type": "number", "minimum": 0, "default": 0.01,
+                               "description": "minibatch only: centres with fewer than this share of the largest count "
+                                              "move to random points (0: never)"},
+        "init_sample": {"type": ["integer", "null"], "minimum": 1, "default": None,
+                        "description": "k-means++ on a seeded sample of this many points (null: all points for lloyd, "
+                                       "3 x batch_size (at least 3 K) for minibatch, as scikit-learn)"},
+    },
+    axis="K", log_axis=True, table="figure1_kmeans", block=_kmeans_block, series=("probes",), colour="tab:blue",
+    caption="The report's Figure 1 (k-means) in its layout: Mean Precision@10, Mean Precision@50 and Mean Average "
+            "Precision in percent, one block per embedding space (\"Embedding: 512\" = ResNet-18 features, \"PCA: "
+            "248\" = their PCA), one column per dataset and number of clusters K. A query's candidates are the "
+            "members of its nearest cluster.",
+    build_settings=_kmeans_settings, checks=_kmeans_checks,
+))

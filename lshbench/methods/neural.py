@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import time
 
-import torch
+from ..lazy import lazy_import
 
 from .base import ParameterError
 from .hashing import HashingIndex, HashTables
+from .registry import Method, Training, register, values_of
+
+torch = lazy_import("torch")
 
 
 def loss_terms(outputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -35,20 +38,31 @@ def loss_terms(outputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tenso
     return balance, fence, supervision
 
 
-class CompressionNet(torch.nn.Module):
-    """x -> Linear((x - mean) / std); tanh is applied by the loss in training, sign by the hash at inference."""
+class CompressionNet:
+    """x -> Linear((x - mean) / std); tanh is applied by the loss in training, sign by the hash at inference.
+
+    A plain class around an ``nn.Linear`` (not an ``nn.Module`` subclass): defining it must not import torch."""
 
     def __init__(self, mean: torch.Tensor, std: torch.Tensor, H: int):
-        super().__init__()
-        self.register_buffer("mean", mean.float())
-        self.register_buffer("std", std.float())
-        self.linear = torch.nn.Linear(len(mean), H)
+        self.mean, self.std = mean.float(), std.float()
+        self.linear = torch.nn.Linear(len(mean), H)  # initialised on the CPU generator, then moved (.to)
 
     @property
     def out_features(self) -> int:
         return self.linear.out_features
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def parameters(self):
+        return self.linear.parameters()
+
+    def to(self, device) -> "CompressionNet":
+        self.mean, self.std, self.linear = self.mean.to(device), self.std.to(device), self.linear.to(device)
+        return self
+
+    def eval(self) -> "CompressionNet":
+        self.linear.eval()
+        return self
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear((x - self.mean) / self.std)
 
 
@@ -124,7 +138,8 @@ class NeuralLSH(HashingIndex):
         if not 1 <= J <= H:
             raise ParameterError(f"neural LSH needs 1 <= J <= H={H} (J={J})")
         if len(networks) not in (1, L):
-            raise ParameterError(f"neural LSH takes one network shared by the L={L} tables or one per table, not {len(networks)}")
+            raise ParameterError(f"neural LSH takes one network shared by the L={L} tables or one per table, not "
+                                 f"{len(networks)}")
         self.networks = [n.to(self.device).eval() for n in networks]
         self.networks_mode = networks_mode or ("shared" if len(networks) == 1 else "per_table")
         self.training = dict(training or {})
@@ -141,14 +156,26 @@ class NeuralLSH(HashingIndex):
         return cls(networks, params["J"], params["L"], networks_mode=params["networks"], training=training,
                    seed=params.get("seed", 0) if seed is None else seed, device=device)
 
+    @classmethod
+    def build(cls, params: dict, *, seed: int = 0, device="cpu", trained: dict | None = None, **settings):
+        if trained is None:
+            raise ValueError("neural LSH is built from trained networks (its training step's model.npz)")
+        return cls.from_params(networks_from_arrays(trained, device), params, seed=seed, device=device)
+
+    @classmethod
+    def load(cls, params: dict, arrays: dict, device="cpu"):
+        index = cls.from_params(networks_from_arrays(arrays, device), params, device=device)
+        index.load_arrays(arrays)
+        return index
+
     def params(self) -> dict:
         return {"H": self.H, "J": self.J, "L": self.L, "networks": self.networks_mode, **self.training,
                 "seed": self.seed}
 
-    @torch.no_grad()
     def codes(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = x.to(self.device, torch.float32)
-        outputs = [network(x) for network in self.networks]
+        with torch.no_grad():
+            outputs = [network(x) for network in self.networks]
         return [outputs[t % len(outputs)][:, self.bits[t]] > 0 for t in range(self.L)]  # sign(tanh(z)) = sign(z)
 
     def fit(self, gallery: torch.Tensor, labels: torch.Tensor | None = None):
@@ -163,3 +190,109 @@ class NeuralLSH(HashingIndex):
         self.bits = arrays["bits"].to(self.device)
         self.networks = networks_from_arrays(arrays, self.device)
         self.load_tables(arrays)
+
+
+def train_networks(gallery: torch.Tensor, labels: torch.Tensor, settings: dict, *, seed: int = 0, device="cpu",
+                   progress: bool = False) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """The training step: one network (``networks: shared``) or one per table (``per_table``, seeds seed + i), from
+    a training folder's settings; returns their arrays and one row per network and epoch."""
+    import logging
+
+    count = settings["L"] if settings["networks"] == "per_table" else 1
+    networks, rows = [], []
+    for i in range(count):
+        network, history = train_network(gallery, labels, H=settings["H"], epochs=settings["epochs"],
+                                          lr=settings["lr"], batch_size=settings["batch"], alpha=settings["alpha"],
+                                          beta=settings["beta"], gamma=settings["gamma"], seed=seed + i,
+                                          standardize=settings["standardize"], device=device, progress=progress)
+        networks.append(network)
+        rows += [{"network": i, **row} for row in history]
+        logging.info("network %d: final loss %.4f (%s)", i, history[-1]["total"], history[-1])
+    return network_arrays(networks), rows
+
+
+# The report's neural LSH settings (Figure 3 and its text); a configuration that departs from them says so in its
+# Figure 4 block label. ``standardize`` is ours: the report is silent, so its literal reading is false.
+REPORT_NEURAL = {"H": 800, "L": 8, "networks": "shared", "standardize": False, "epochs": 20, "lr": 0.001,
+                 "batch": 256, "alpha": 0.3, "beta": 0.3, "gamma": 0.4}
+TRAINING_KEYS = ("H", "L", "networks", "standardize", "epochs", "lr", "batch", "alpha", "beta", "gamma")
+
+
+def neural_departures(row) -> list[str]:
+    """How a neural LSH configuration departs from the report's settings (REPORT_NEURAL), for its block label."""
+    out = []
+    for key, value in REPORT_NEURAL.items():
+        if key == "L" or key not in row or row[key] is None or row[key] != row[key]:  # missing or NaN
+            continue
+        ours = row[key]
+        if key == "standardize":
+            if str(ours).lower() == "true":
+                out.append("standardised")
+        elif isinstance(value, str):
+            if str(ours) != value:
+                out.append(str(ours))
+        elif float(ours) != float(value):
+            out.append(f"{key}={ours:g}" if isinstance(ours, float) else f"{key}={ours}")
+    return out
+
+
+def _neural_block(row) -> str:
+    label = f"#HashTables = {int(row['L'])}"
+    departures = neural_departures(row)
+    return f"{label} ({', '.join(departures)})" if departures else label
+
+
+def _neural_configurations(grid: dict, settings: dict) -> list[dict]:
+    rows = []
+    for standardize in settings["standardize"]:
+        training = {"H": settings["H"], "L": settings["L"], "networks": settings["networks"],
+                    "standardize": standardize, "epochs": settings["epochs"], "lr": settings["lr"],
+                    "batch": settings["batch_size"], "alpha": settings["alpha"], "beta": settings["beta"],
+                    "gamma": settings["gamma"]}
+        rows += [{"H": training["H"], "J": J, **training} for J in grid["J"]]
+    return rows
+
+
+def _neural_checks(settings: dict, grid: dict, sizes: dict | None, where: str) -> None:
+    for J in grid.get("J", []):
+        if J > settings["H"]:
+            raise ValueError(f"{where}.J: {J} exceeds methods.neural.H = {settings['H']} (J bits are drawn from the H "
+                             f"outputs)")
+
+
+METHOD = register(Method(
+    name="neural", order=3, title="neural LSH", index="NeuralLSH", module=__name__,
+    params={"H": int, "J": int, "L": int, "networks": str, "standardize": bool, "epochs": int, "lr": float,
+            "batch": int, "alpha": float, "beta": float, "gamma": float},
+    grid={"J": values_of(int, minimum=1)},
+    settings={
+        "H": {"type": "integer", "minimum": 1, "default": 800},
+        "L": {"type": "integer", "minimum": 1, "maximum": 64, "default": 8},
+        "networks": {"enum": ["shared", "per_table"], "default": "shared",
+                     "description": "one network for all L tables, or one trained per table"},
+        "epochs": {"type": "integer", "minimum": 1, "default": 20},
+        "lr": {"type": "number", "exclusiveMinimum": 0, "default": 0.001},
+        "batch_size": {"type": "integer", "minimum": 2, "default": 256},
+        "alpha": {"type": "number", "minimum": 0, "default": 0.3},
+        "beta": {"type": "number", "minimum": 0, "default": 0.3},
+        "gamma": {"type": "number", "minimum": 0, "default": 0.4},
+        "standardize": {**values_of(bool), "default": [True],
+                        "description": "standardise inputs with the gallery mean and std (true; the report is "
+                                       "silent) and/or not (false: the report read literally); each value is its own "
+                                       "training and Figure 4 block"},
+    },
+    configurations=_neural_configurations, checks=_neural_checks,
+    axis="J", table="figure4_neural", block=_neural_block, series=("L", "networks", "standardize"),
+    colour="tab:green",
+    caption="The report's Figure 4 (neural LSH, 8 hash tables) in its layout: precision@10, precision@50 and mAP in "
+            "percent, one column per dataset and number of bits J drawn per table from the network's H=800 outputs.",
+    training=Training(
+        keys=TRAINING_KEYS, train=train_networks, table="figure3_neural_loss",
+        caption="The loss of the report's Figure 3 per epoch of neural LSH training, per dataset: bit balance, no "
+                "sitting on the fence and weak supervision, each unweighted and weighted by alpha, beta, gamma, and "
+                "their weighted total (mean over the epoch's batches).",
+        curves={"balance_weighted": "alpha x bit balance", "fence_weighted": "beta x no sitting on the fence",
+                "supervision_weighted": "gamma x weak supervision", "total": "total"},
+        title=lambda folder: "standardised inputs" if "standardize=true" in folder else "raw inputs (the report)",
+    ),
+))

@@ -1,4 +1,7 @@
-"""Build one index (one method, one parameter set) on one space's gallery and save it into its folder."""
+"""Build one index (one method, one parameter set) on one space's gallery and save it into its folder.
+
+The method comes from the registry; its folder parameters (typed by the registry), build settings and seed make the
+index, and the index's own params() go to index.json (checked against the folder name: the parameters travel once)."""
 
 import json
 import time
@@ -8,32 +11,27 @@ import numpy as np
 import torch
 
 from lshbench import workflow
-from lshbench.config import parse_params
 from lshbench.embed import resolve_device
 from lshbench.io import read_embeddings
-from lshbench.methods import Exact, HyperplaneLSH, KMeans, NeuralLSH
-from lshbench.methods.neural import networks_from_arrays
-
-
-def make_index(sm, method, params, device):
-    seed = sm.params.seed
-    if method == "exact":
-        return Exact(device)
-    if method == "kmeans":
-        settings = json.loads(sm.params.settings)
-        return KMeans(params["K"], probes=params["probes"], **settings, seed=seed, device=device)
-    if method == "hyperplane":
-        return HyperplaneLSH(params["H"], params["L"], center=params["center"], seed=seed, device=device)
-    arrays = {k: torch.from_numpy(v) for k, v in np.load(sm.input.networks).items()}
-    return NeuralLSH.from_params(networks_from_arrays(arrays, device), params, seed=seed, device=device)
+from lshbench.methods import method
+from lshbench.methods.registry import format_value
 
 
 def main(sm):
-    method = sm.wildcards.get("method", "neural")
-    params = parse_params(sm.wildcards.params)
+    entry = method(sm.wildcards.method)
+    params = entry.parse(sm.wildcards.params)
     device = resolve_device(sm.config["device"])
+    trained = None
+    if "trained" in sm.input.keys():
+        trained = {k: torch.from_numpy(v) for k, v in np.load(sm.input.trained).items()}
+    index = entry.index_class().build(params, seed=sm.params.seed, device=device, trained=trained,
+                                      **json.loads(sm.params.settings))
+    own = index.params()
+    differ = {k: (v, own.get(k)) for k, v in params.items() if format_value(own.get(k)) != format_value(v)}
+    if differ:
+        raise RuntimeError(f"{entry.name}: the index's params() differ from its folder name {sm.wildcards.params} "
+                           f"(folder, index): {differ}")
     gallery = read_embeddings(sm.input.gallery)
-    index = make_index(sm, method, params, device)
     x, labels = torch.from_numpy(gallery.vectors).to(device), torch.from_numpy(gallery.labels)
     start = time.perf_counter()
     index.fit(x, labels)

@@ -1,22 +1,26 @@
-"""One plot of one dataset: a method's metrics against its parameter, the quality/candidates trade-off, or recall
-against queries per second."""
+"""One plot: a method's metrics against its parameter on one dataset, the quality/candidates trade-off, recall
+against queries per second, or a training step's history (Figure 3's loss)."""
 
 from lshbench import workflow
 from lshbench.io import atomic_path
-from lshbench.plots import method_plot, qps_plot, tradeoff_plot
-from lshbench.tables import read_metrics
+from lshbench.plots import history_plot, method_plot, qps_plot, tradeoff_plot
+from lshbench.tables import history_table, read_metrics
 
 
 def main(sm):
-    metrics = read_metrics(list(sm.input.metrics))
+    p = sm.params
     with atomic_path(sm.output[0]) as tmp:
         target = tmp.with_suffix(".png")  # matplotlib picks the format from the suffix
-        if sm.rule == "plot_method":
-            method_plot(metrics, sm.wildcards.dataset, sm.wildcards.method, target)
-        elif sm.rule == "plot_qps":
-            qps_plot(metrics, read_metrics(list(sm.input.timings)), sm.wildcards.dataset, target)
+        if p.kind == "training":
+            history_plot(history_table(list(sm.input.histories), [tuple(t) for t in p.trainings]), p.method, target)
         else:
-            tradeoff_plot(metrics, sm.wildcards.dataset, target)
+            metrics = read_metrics(list(sm.input.metrics))
+            if p.kind == "method":
+                method_plot(metrics, p.dataset, p.method, target)
+            elif p.kind == "qps":
+                qps_plot(metrics, read_metrics(list(sm.input.timings)), p.dataset, target)
+            else:
+                tradeoff_plot(metrics, p.dataset, target)
         target.replace(tmp)
 
 

@@ -1,0 +1,178 @@
+"""The method registry: everything the workflow, the tables and the plots know about a method, declared by the method's
+own module next to its ``Index`` class (``METHOD = register(Method(...))``).
+
+From the entries alone come: the config schema of ``methods.<name>`` and ``datasets[].grids.<name>``, the plan of
+configurations and their folder names, the wildcard constraints, the training step, build and load dispatch, the
+columns of metrics.csv (the index's own ``params()``), table blocks and plot series, and the report's entries.
+
+Torch-free (method modules import torch lazily): ``lshbench.config`` reads the registry while Snakemake parses.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
+
+
+class ParameterError(ValueError):
+    """A method parameter does not fit the data (K larger than the gallery, J larger than H, ...)."""
+
+
+def format_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def format_params(params: Mapping) -> str:
+    """{'H': 8, 'L': 6, 'center': False} -> 'H=8_L=6_center=false': the folder name of one configuration.
+
+    No commas: Snakemake passes a cluster job its wildcards as a comma-separated list (--target-jobs)."""
+    return "_".join(f"{key}={format_value(value)}" for key, value in params.items()) or "all"
+
+
+def split_params(text: str) -> dict[str, str]:
+    """'H=8_L=6_center=false' -> {'H': '8', 'L': '6', 'center': 'false'} ('_' before the next 'key=' splits)."""
+    if text == "all":
+        return {}
+    return dict(pair.partition("=")[::2] for pair in re.split(r"_(?=[A-Za-z]\w*=)", text))
+
+
+def cast(kind: type, text: str):
+    if kind is bool:
+        if text not in ("true", "false"):
+            raise ValueError(f"{text!r} is not true or false")
+        return text == "true"
+    return kind(text)
+
+
+@dataclass(frozen=True)
+class Training:
+    """A step run once per (dataset, space, training settings) before the builds that share it, e.g. neural LSH's
+    networks (trained once, reused by every J).
+
+    ``keys``: the folder parameters that select the training (its folder name is the configuration's folder name
+    restricted to them). ``train(gallery, labels, settings, seed, device, progress)`` returns the arrays to save
+    (model.npz) and one dict per epoch (history.csv); ``build`` receives the arrays as ``trained``. ``table``: the
+    table of histories (one row per epoch), ``curves``: the history columns its plot draws, with their labels."""
+
+    keys: tuple[str, ...]
+    train: Callable
+    table: str
+    caption: str
+    curves: dict[str, str]
+    title: Callable[[str], str] = lambda folder: folder  # a training folder's label in the plot
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method. ``params``: the parameters of its folder name, in folder order, with their types. Each comes from
+    the dataset's grid (``grid``: a list per dataset, e.g. K) or from ``methods.<name>`` (``settings`` entries that
+    are lists of values expand the plan like a grid; scalars are fixed). ``configurations`` turns a grid and the
+    settings into folder parameter dicts; the default is the product of the lists in ``params`` order.
+    ``build_settings``: settings that change a build but not the folder name (passed to ``build`` and kept in
+    ``params()``). ``block``: the table block label of a metrics row; ``series``: the columns that split its plot
+    into lines. ``checks``: ``(settings, grid, sizes, where)`` raising ``ValueError`` for values the data cannot take
+    (sizes: the dataset's gallery/query sizes when known before any download, else None)."""
+
+    name: str
+    title: str
+    index: str  # the Index class, by name, in the module that registers the method
+    module: str
+    params: dict[str, type]
+    grid: dict[str, dict] = field(default_factory=dict)
+    settings: dict[str, dict] = field(default_factory=dict)
+    axis: str | None = None
+    log_axis: bool = False
+    table: str | None = None
+    caption: str = ""
+    block: Callable[[Mapping], str] = lambda row: ""
+    series: tuple[str, ...] = ()
+    colour: str = "tab:grey"
+    configurations: Callable[[dict, dict], list[dict]] | None = None
+    build_settings: Callable[[dict, dict], dict] = lambda settings, grid: {}
+    checks: Callable[[dict, dict, dict | None, str], None] = lambda settings, grid, sizes, where: None
+    training: Training | None = None
+    baseline: bool = False  # exact search: one configuration per space the other methods use, no grid
+    order: int = 100  # position in the summary, the plots' legends and the plan (the report's methods first)
+
+    def plan(self, grid: dict, settings: dict) -> list[dict]:
+        """The folder parameters of every configuration of this method on one dataset, in a stable order."""
+        if self.configurations is not None:
+            return self.configurations(grid, settings)
+        values = []
+        for key in self.params:
+            value = grid[key] if key in self.grid else settings[key]
+            values.append(value if isinstance(value, list) else [value])
+        return [dict(zip(self.params, combination)) for combination in itertools.product(*values)]
+
+    def folder(self, params: Mapping) -> str:
+        keys = list(params)
+        if keys != list(self.params):
+            raise ValueError(f"{self.name}: parameters {keys} are not its folder parameters {list(self.params)}")
+        return format_params(params)
+
+    def parse(self, text: str) -> dict:
+        """A folder name back to typed parameters; a name with other keys is an error naming the expected ones."""
+        raw = split_params(text)
+        if list(raw) != list(self.params):
+            raise ValueError(f"{self.name}: folder '{text}' does not have the parameters {list(self.params)} in order")
+        try:
+            return {key: cast(self.params[key], value) for key, value in raw.items()}
+        except ValueError as error:
+            raise ValueError(f"{self.name}: folder '{text}': {error}") from None
+
+    def parse_training(self, text: str) -> dict:
+        """A training folder name back to its typed settings (the training keys, in order)."""
+        raw = split_params(text)
+        if list(raw) != list(self.training.keys):
+            raise ValueError(f"{self.name}: training folder '{text}' does not have the keys {list(self.training.keys)}")
+        return {key: cast(self.params[key], value) for key, value in raw.items()}
+
+    def training_folder(self, text: str) -> str:
+        """A configuration's folder name restricted to its training keys: the folder of the training it uses."""
+        params = self.parse(text)
+        return format_params({key: params[key] for key in self.training.keys})
+
+    def schema(self) -> tuple[dict, dict | None]:
+        """JSON Schema of ``methods.<name>`` and of ``datasets[].grids.<name>`` (None without a grid)."""
+        settings = {"type": "object", "additionalProperties": False, "default": {},
+                    "properties": {**({} if self.baseline else {"spaces": SPACES}), **self.settings}}
+        if not self.grid:
+            return settings, None
+        required = [key for key, spec in self.grid.items() if key in self.params and "default" not in spec]
+        grid = {"type": "object", "additionalProperties": False, "required": required, "properties": self.grid}
+        return settings, grid
+
+    def index_class(self):
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.index)
+
+
+SPACES = {"type": "array", "items": {"type": "string"}, "default": [],
+          "description": "embedding spaces it runs on, e.g. resnet18, resnet18-pca248"}
+
+
+def values_of(kind: type, description: str = "", **bounds) -> dict:
+    """JSON Schema of a list of distinct values of one type (a grid, or a setting that expands like one)."""
+    schema = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": TYPES[kind], **bounds}}
+    return {**schema, "description": description} if description else schema
+
+
+REGISTRY: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    if method.name in REGISTRY and REGISTRY[method.name].module != method.module:
+        raise ValueError(f"method name '{method.name}' is registered twice ({REGISTRY[method.name].module}, "
+                         f"{method.module})")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", method.name):
+        raise ValueError(f"method name {method.name!r}: lower-case letters, digits and underscores")
+    unknown = [k for k in method.params if k not in method.grid and k not in method.settings]
+    if unknown and method.configurations is None:
+        raise ValueError(f"method '{method.name}': folder parameters {unknown} are neither grid keys nor settings")
+    REGISTRY[method.name] = method
+    return method
