@@ -236,6 +236,7 @@ for _d in DATASETS:
                 method=_m,
                 caption=caption_text("plot_method"),
                 category="Plots",
+                code=library("plots.py", "tables.py", module_file(_m)),
             )
     if _here:
         for _kind in ("tradeoff", "qps"):
@@ -245,6 +246,7 @@ for _d in DATASETS:
                 method="",
                 caption=caption_text(f"plot_{_kind}"),
                 category="Plots",
+                code=library("plots.py", "tables.py", *map(module_file, _here)),
             )
 for _m in TRAINED:
     PLOTS[REGISTRY[_m].training.table] = dict(
@@ -253,6 +255,7 @@ for _m in TRAINED:
         method=_m,
         caption=REGISTRY[_m].training.caption,
         category=TABLES[REGISTRY[_m].training.table]["category"],
+        code=library("plots.py", "tables.py", module_file(_m)),
     )
 
 

@@ -57,7 +57,7 @@ rule plot:
         dataset=plot_setting("dataset"),
         method=plot_setting("method"),
         caption=plot_setting("caption"),
-        code=library("plots.py", *map(module_file, PLANNED)),
+        code=plot_setting("code"),
         trainings=entry_trainings(PLOTS, "plot"),
     script:
         "../workflow/scripts/plots.py"
