@@ -64,6 +64,16 @@ def test_folder_names_round_trip(repo, name):
         entry.parse("Q=1")
 
 
+def test_keys_and_values_may_hold_underscores():
+    entry = Method(name="probing", title="x", index="X", module="m",
+                   params={"H": int, "probes_radius": int, "networks": str, "center": bool},
+                   grid={"H": {}, "probes_radius": {}}, settings={"networks": {}, "center": {}})
+    params = {"H": 16, "probes_radius": 2, "networks": "per_table", "center": True}
+    assert entry.parse(entry.folder(params)) == params
+    with pytest.raises(ValueError, match="center"):
+        entry.parse("H=16_probes_radius=2_networks=shared_center=maybe")
+
+
 def test_plan_lists_every_configured_method(repo):
     config = small_config(repo)
     methods = {m for _, _, m, _ in plan(config)}

@@ -116,20 +116,25 @@ class Method:
 
     def parse(self, text: str) -> dict:
         """A folder name back to typed parameters; a name with other keys is an error naming the expected ones."""
-        raw = split_params(text)
-        if list(raw) != list(self.params):
-            raise ValueError(f"{self.name}: folder '{text}' does not have the parameters {list(self.params)} in order")
-        try:
-            return {key: cast(self.params[key], value) for key, value in raw.items()}
-        except ValueError as error:
-            raise ValueError(f"{self.name}: folder '{text}': {error}") from None
+        return self._parse(text, list(self.params), "folder")
 
     def parse_training(self, text: str) -> dict:
         """A training folder name back to its typed settings (the training keys, in order)."""
-        raw = split_params(text)
-        if list(raw) != list(self.training.keys):
-            raise ValueError(f"{self.name}: training folder '{text}' does not have the keys {list(self.training.keys)}")
-        return {key: cast(self.params[key], value) for key, value in raw.items()}
+        return self._parse(text, list(self.training.keys), "training folder")
+
+    def _parse(self, text: str, keys: list[str], what: str) -> dict:
+        if not keys:
+            if text != "all":
+                raise ValueError(f"{self.name}: {what} '{text}' should be 'all' (no parameters)")
+            return {}
+        # anchored on the known keys, in order: a key may hold '_' (probes_radius), and so may a value (per_table)
+        match = re.fullmatch("_".join(f"{re.escape(key)}=(.+?)" for key in keys), text)
+        if match is None:
+            raise ValueError(f"{self.name}: {what} '{text}' does not have the parameters {keys} in order")
+        try:
+            return {key: cast(self.params[key], value) for key, value in zip(keys, match.groups())}
+        except ValueError as error:
+            raise ValueError(f"{self.name}: {what} '{text}': {error}") from None
 
     def training_folder(self, text: str) -> str:
         """A configuration's folder name restricted to its training keys: the folder of the training it uses."""
