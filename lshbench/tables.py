@@ -8,6 +8,7 @@ the report's layout and the comparison with the report are both derived from it.
 from __future__ import annotations
 
 import io
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -71,9 +72,11 @@ def wide(cells: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
 
 
 def _block_order(block: str):
+    """Embedding blocks (largest dimension first), then PCA blocks, then the rest by the numbers in their labels
+    before any parenthesis ("#Hashtables = 3, radius 2" -> (3, 2))."""
     kind = 0 if block.startswith("Embedding") else 1 if block.startswith("PCA") else 2
-    digits = "".join(ch for ch in block.split("(")[0] if ch.isdigit())
-    return kind, -int(digits) if kind < 2 and digits else int(digits or 0), block
+    numbers = tuple(int(n) for n in re.findall(r"\d+", block.split("(")[0]))
+    return kind, tuple(-n for n in numbers) if kind < 2 else numbers, block
 
 
 def to_markdown(table: pd.DataFrame) -> str:

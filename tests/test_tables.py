@@ -93,3 +93,12 @@ def test_summary_puts_exact_first_and_picks_best_map_all():
 ])
 def test_block_labels(method, row, label):
     assert set(figure_cells(pd.DataFrame([row]), method).block) == {label}
+
+
+def test_blocks_sort_by_each_number_in_their_label():
+    cells = pd.DataFrame([{"figure": "t", "block": block, "dataset": "d", "parameter": "H", "value": 8,
+                           "metric": "mAP", "ours": 1.0, "space": "s"}
+                          for block in ["#Hashtables = 12, radius 0", "#Hashtables = 1, radius 2",
+                                        "#Hashtables = 3, radius 1", "#Hashtables = 1, radius 10"]])
+    assert list(wide(cells, ["d"]).block.unique()) == ["#Hashtables = 1, radius 2", "#Hashtables = 1, radius 10",
+                                                       "#Hashtables = 3, radius 1", "#Hashtables = 12, radius 0"]
