@@ -5,7 +5,7 @@ from sklearn.cluster import KMeans as SkKMeans
 
 from lshbench.methods import Exact, HyperplaneLSH, KMeans, NeuralLSH, load_index
 from lshbench.methods.base import ParameterError
-from lshbench.methods.hashing import lexicographic_search, pack_codes
+from lshbench.methods.hashing import pack_codes
 from lshbench.methods.kmeans import kmeans_plus_plus
 from lshbench.methods.neural import loss_terms, train_network
 
@@ -55,16 +55,6 @@ def test_codes_differing_in_the_last_of_100_bits_are_different_buckets():
     bits[2, 0] = True
     packed = pack_codes(bits)
     assert packed.shape == (3, 2) and len(torch.unique(packed, dim=0)) == 3
-
-
-def test_lexicographic_search_against_brute_force():
-    generator = torch.Generator().manual_seed(1)
-    keys = torch.unique(torch.randint(0, 4, (60, 3), generator=generator), dim=0)
-    queries = torch.randint(0, 4, (200, 3), generator=generator)
-    found = lexicographic_search(keys, queries)
-    for q, f in zip(queries, found):
-        match = (keys == q).all(1).nonzero()
-        assert f == (match[0, 0] if len(match) else -1)
 
 
 def test_kmeans_inertia_matches_scikit_learn_from_same_init(data):

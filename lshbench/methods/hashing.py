@@ -3,7 +3,9 @@
 A code of B bits is packed into ceil(B / 63) non-negative int64 words; a table keeps its distinct codes sorted
 lexicographically (``keys``), bucket boundaries (``offsets``) and the gallery positions grouped by bucket
 (``members``, ascending within a bucket). A query code is looked up by binary search, so two different codes never
-share a bucket, for any B (the report's H=100 included).
+share a bucket, for any B (the report's H=100 included). Codes of one word are searched as they are; longer codes by
+a 64-bit hash of their words (one sorted search over all tables, as for one word), then a check of the full code on
+the few keys with the query's hash: a hash collision costs one more comparison, never a wrong bucket.
 """
 
 from __future__ import annotations
@@ -35,28 +37,21 @@ def pack_codes(bits: torch.Tensor) -> torch.Tensor:
     return torch.stack(words, 1).reshape(*lead, len(words))
 
 
-def lexicographic_search(keys: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
-    """Row index of each query in the lexicographically sorted, distinct ``keys`` (U, W), or -1 when absent."""
-    if len(keys) == 0:
-        return torch.full((len(queries),), -1, dtype=torch.int64, device=queries.device)
-    if keys.shape[1] == 1:
-        position = torch.searchsorted(keys[:, 0].contiguous(), queries[:, 0].contiguous())
-    else:  # vectorised binary search: lowest position whose key is >= the query
-        low = torch.zeros(len(queries), dtype=torch.int64, device=queries.device)
-        high = torch.full_like(low, len(keys))
-        while bool((low < high).any()):
-            active = low < high
-            middle = (low + high) // 2
-            candidate = keys[middle.clamp_max(len(keys) - 1)]
-            differs = candidate != queries
-            first = differs.to(torch.int8).argmax(1, keepdim=True)
-            less = differs.any(1) & (candidate.gather(1, first) < queries.gather(1, first)).squeeze(1)
-            low = torch.where(active & less, middle + 1, low)
-            high = torch.where(active & ~less, middle, high)
-        position = low
-    found = position.clamp_max(len(keys) - 1)
-    hit = (position < len(keys)) & (keys[found] == queries).all(1)
-    return torch.where(hit, found, torch.full_like(found, -1))
+# splitmix64's constants as signed int64 (torch's int64 arithmetic wraps around)
+_GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15
+_MIX1 = -4658895280553007687  # 0xBF58476D1CE4E5B9
+_MIX2 = -7723592293110705685  # 0x94D049BB133111EB
+
+
+def hash_words(words: torch.Tensor) -> torch.Tensor:
+    """(..., W) int64 words -> (...) int64: a splitmix64-style mix of each word into the running hash, vectorised
+    over all codes (the loop is over the W words of one code, 2-4 for H <= 252)."""
+    h = torch.full(words.shape[:-1], _GOLDEN, dtype=torch.int64, device=words.device)
+    for w in range(words.shape[-1]):
+        h = (h ^ words[..., w]) * _MIX1
+        h = (h ^ (h >> 31)) * _MIX2  # arithmetic shift for negative h: still a fixed, well-mixing function
+        h = h ^ (h >> 29)
+    return h
 
 
 class HashTables:
@@ -96,11 +91,23 @@ class HashTables:
             return
         width = max(len(k) for k in self.keys)
         self._key_counts = torch.tensor([len(k) for k in self.keys], device=device).unsqueeze(1)
+        self._padded_keys = torch.full((len(self.keys), max(width, 1)), torch.iinfo(torch.int64).max,
+                                       dtype=torch.int64, device=device)
         if self.keys[0].shape[1] == 1:
-            self._padded_keys = torch.full((len(self.keys), max(width, 1)), torch.iinfo(torch.int64).max,
-                                           dtype=torch.int64, device=device)
             for t, k in enumerate(self.keys):
                 self._padded_keys[t, : len(k)] = k[:, 0]
+        else:  # longer codes: keys sorted by their hash; _order maps back to the lexicographic bucket index
+            self._order = torch.zeros(len(self.keys), max(width, 1), dtype=torch.int64, device=device)
+            self._first_key = torch.tensor([0] + [len(k) for k in self.keys[:-1]], device=device).cumsum(0)
+            self._all_keys = torch.cat(list(self.keys)).to(device)
+            self._max_run = 1  # the most keys of one table sharing one hash (1 unless two codes collide)
+            for t, k in enumerate(self.keys):
+                hashes, order = torch.sort(hash_words(k.to(device)), stable=True)
+                self._padded_keys[t, : len(k)] = hashes
+                self._order[t, : len(k)] = order
+                if len(k) > 1:
+                    _, runs = torch.unique_consecutive(hashes, return_counts=True)
+                    self._max_run = max(self._max_run, int(runs.max()))
         self._padded_offsets = torch.zeros(len(self.keys), width + 1, dtype=torch.int64, device=device)
         for t, o in enumerate(self.offsets):
             self._padded_offsets[t, : len(o)] = o + t * self.n_gallery
@@ -108,14 +115,28 @@ class HashTables:
         self._flat_members = torch.cat(self.members)
 
     def _search(self, packed: torch.Tensor) -> torch.Tensor:
-        """Bucket index of each query in each table, -1 when its code has no bucket: (L, Q, W) words -> (L, Q)."""
-        if packed.shape[-1] > 1:
-            return torch.stack([lexicographic_search(k, p) for k, p in zip(self.keys, packed)])
-        queries = packed[..., 0].contiguous()  # all tables in one batched binary search
-        position = torch.searchsorted(self._padded_keys, queries)
-        found = position.clamp_max(self._padded_keys.shape[1] - 1)
-        hit = (position < self._key_counts) & (self._padded_keys.gather(1, found) == queries)
-        return torch.where(hit, found, -1)
+        """Bucket index of each query in each table, -1 when its code has no bucket: (L, Q, W) words -> (L, Q).
+
+        All tables in one batched binary search over sorted int64 keys: the word itself for one-word codes, the
+        code's hash for longer ones (then the full code is compared on the <= max_run keys sharing that hash)."""
+        if packed.shape[-1] == 1:
+            queries = packed[..., 0].contiguous()
+            position = torch.searchsorted(self._padded_keys, queries)
+            found = position.clamp_max(self._padded_keys.shape[1] - 1)
+            hit = (position < self._key_counts) & (self._padded_keys.gather(1, found) == queries)
+            return torch.where(hit, found, -1)
+        hashes = hash_words(packed)  # (L, Q)
+        position = torch.searchsorted(self._padded_keys, hashes)
+        result = torch.full_like(position, -1)
+        last = self._padded_keys.shape[1] - 1
+        for step in range(self._max_run):
+            at = (position + step).clamp_max(last)
+            bucket = self._order.gather(1, at)  # lexicographic index of the key there
+            same = (position + step < self._key_counts) & (self._padded_keys.gather(1, at) == hashes)
+            keys = self._all_keys[self._first_key.unsqueeze(1) + bucket]  # (L, Q, W)
+            same &= (keys == packed).all(-1)
+            result = torch.where(same, bucket, result)
+        return result
 
     def lookup(self, codes: list[torch.Tensor], mask_budget: int = 1 << 26, dense_share: float = 0.125
                ) -> Candidates:
