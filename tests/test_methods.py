@@ -170,3 +170,32 @@ def test_save_and_load_give_the_same_candidates(tmp_path, data, make):
     a, b = index.candidates(queries), loaded.candidates(queries)
     assert a.is_all == b.is_all and rows(a) == rows(b)
     assert loaded.params() == index.params()
+
+
+# Per-epoch (balance, fence, supervision, total) of train_network before its steps stopped synchronising with the host
+# (commit a8d03a0, CPU): the device-side statistics must give the same numbers to float tolerance.
+NEURAL_REFERENCE = {
+    True: [[1.5722748258, 19.6504341472, 1.1408359246, 6.8231472102],
+           [1.1177060875, 18.4961670962, 1.303317005, 6.4054889245],
+           [0.8640741706, 17.208939639, 1.5158542611, 6.0282460559]],
+    False: [[1.5778806643, 16.7045234333, 2.1040461172, 6.3263398951],
+            [1.1383194544, 15.5833231319, 1.5465844653, 5.6351268075],
+            [0.9647817178, 13.6385485042, 1.7354260683, 5.0751696933]],
+}
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+def test_neural_losses_per_epoch_match_the_reference(standardize):
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.randn(6, 48, generator=generator) * 2
+    labels = torch.randint(6, (700,), generator=generator)
+    x = (centres[labels] + torch.randn(700, 48, generator=generator)).relu()
+    _, history = train_network(x, labels, H=32, epochs=3, batch_size=64, seed=3, standardize=standardize)
+    ours = [[row[k] for k in ("balance", "fence", "supervision", "total")] for row in history]
+    np.testing.assert_allclose(ours, NEURAL_REFERENCE[standardize], rtol=1e-6)
+
+
+def test_supervision_is_zero_for_a_batch_of_one_label():
+    outputs = torch.tanh(torch.randn(8, 16))
+    _, _, supervision = loss_terms(outputs, torch.zeros(8, dtype=torch.int64))
+    assert supervision.item() == 0.0

@@ -31,10 +31,9 @@ def loss_terms(outputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tenso
     fence = (outputs.abs() - 1).abs().sum(1).mean()
     different = labels.unsqueeze(0) != labels.unsqueeze(1)
     pairs = torch.triu(different, diagonal=1)
-    if bool(pairs.any()):
-        supervision = (outputs @ outputs.T).abs()[pairs].mean()
-    else:
-        supervision = outputs.new_zeros(())
+    # the mean over the pairs without asking the host whether there are any (0 for a one-label batch)
+    count = pairs.sum().clamp_min(1)
+    supervision = ((outputs @ outputs.T).abs() * pairs).sum() / count
     return balance, fence, supervision
 
 
@@ -87,7 +86,8 @@ def train_network(gallery: torch.Tensor, labels: torch.Tensor, *, H: int = 800, 
     history = []
     for epoch in tqdm(range(1, epochs + 1), desc="neural LSH", unit="epoch", disable=not progress):
         start = time.perf_counter()
-        sums = torch.zeros(4, dtype=torch.float64)
+        # no host round trip per step: batches are indexed on the device, the epoch's sums stay there
+        sums = torch.zeros(4, dtype=torch.float64, device=device)
         batches = 0
         for index in torch.randperm(len(x), generator=generator).to(device).split(batch_size):
             balance, fence, supervision = loss_terms(torch.tanh(layer(x[index])), y[index])
@@ -95,9 +95,9 @@ def train_network(gallery: torch.Tensor, labels: torch.Tensor, *, H: int = 800, 
             optimiser.zero_grad(set_to_none=True)
             total.backward()
             optimiser.step()
-            sums += torch.stack([balance, fence, supervision, total]).detach().double().cpu()
+            sums += torch.stack([balance, fence, supervision, total]).detach().double()
             batches += 1
-        balance, fence, supervision, total = (sums / batches).tolist()
+        balance, fence, supervision, total = (sums / batches).tolist()  # one transfer per epoch
         history.append({"epoch": epoch, "balance": balance, "fence": fence, "supervision": supervision,
                         "balance_weighted": alpha * balance, "fence_weighted": beta * fence,
                         "supervision_weighted": gamma * supervision, "total": total,
