@@ -55,9 +55,12 @@ def parse_pca_space(space: str) -> tuple[str, str, float]:
     return model, "dims", int(spec)
 
 
-def split_sizes(dataset: dict) -> dict[str, int] | None:
+def split_sizes(dataset: dict, scale: float = 1.0) -> dict[str, int] | None:
     """Gallery and query sizes after the limits, where known before any download (None for Hugging Face and
-    ImageFolder sources); a split by query_fraction is scikit-learn's train_test_split (ceil for the test part)."""
+    ImageFolder sources); a split by query_fraction is scikit-learn's train_test_split (ceil for the test part);
+    synthetic sizes are multiplied by the config's scale."""
+    if dataset["source"] == "synthetic":
+        return {split: max(dataset["classes"], round(dataset[f"{split}_size"] * scale)) for split in ("gallery", "query")}
     known = KNOWN_SOURCES.get(dataset["source"])
     if known is None:
         return None
@@ -84,7 +87,7 @@ def check_sizes(dataset: dict, where: str) -> None:
     sizes = split_sizes(dataset)
     if sizes is None:
         return
-    if "total" in known and sizes["query"] < known["classes"]:
+    if known and "total" in known and sizes["query"] < known["classes"]:
         raise ConfigError(f"{where}.query_fraction: {dataset.get('query_fraction')} gives {sizes['query']} queries, "
                           f"fewer than the {known['classes']} classes; raise it")
 
@@ -132,6 +135,11 @@ def check(config: dict) -> None:
         check_sizes(dataset, where)
         if dataset["source"] == "embeddings":
             check_imported(config, dataset, where)
+        if dataset["source"] == "synthetic":
+            unknown = [m["arch"] for m in config["models"] if m["arch"] not in FEATURE_DIMS]
+            if unknown:
+                raise ConfigError(f"{where}: synthetic features take their size from the model's arch; {unknown} "
+                                  f"has no known feature size (one of {sorted(FEATURE_DIMS)})")
         if dataset["name"] in seen:
             raise ConfigError(f"{where}: name '{dataset['name']}' is used twice; dataset names must be unique")
         seen.add(dataset["name"])
@@ -305,6 +313,7 @@ def check_methods(config: dict) -> None:
         for name, grid in (dataset.get("grids") or {}).items():
             where = f"datasets[{i}] ('{dataset['name']}').grids.{name}"
             try:
-                REGISTRY[name].checks(config["methods"][name], grid, split_sizes(dataset), where)
+                REGISTRY[name].checks(config["methods"][name], grid, split_sizes(dataset, config.get("scale", 1.0)),
+                                      where)
             except ValueError as error:
                 raise ConfigError(str(error)) from None

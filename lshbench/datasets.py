@@ -1,9 +1,9 @@
 """Image sources and their gallery/query splits.
 
 Every source is turned into an :class:`ImageSplit`: ids (position in the source split), labels and either an in-memory
-uint8 array of equally sized images (CIFAR, MNIST-5k, digits: batched and resized on the device) or a map-style
-dataset that decodes one image at a time (Hugging Face, ImageFolder: sizes differ, so each image is brought to the
-model's size while decoding, in DataLoader workers).
+uint8 array of equally sized images (CIFAR, MNIST-5k, digits: batched and resized on the device) or the compressed
+images (Hugging Face Arrow/Parquet bytes, ImageFolder files: read in order in large chunks, decoded in batches by
+``lshbench.decode`` on the device or in a pool of threads).
 
 ``prepare`` is what the download rule runs; ``open_split`` is what the embedding rule runs.
 """
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 SPLITS = ("gallery", "query")
-SOURCES = ("cifar10", "cifar100", "huggingface", "mnist5k", "digits", "imagefolder")
+SOURCES = ("cifar10", "cifar100", "huggingface", "mnist5k", "digits", "imagefolder")  # + embeddings, synthetic
 
 
 class DatasetUnavailable(RuntimeError):
@@ -67,7 +67,7 @@ class ImageSplit:
     labels: np.ndarray  # int32
     class_names: list[str] = field(default_factory=list)
     images: np.ndarray | None = None  # uint8 (N, H, W, C), C in {1, 3}
-    items: torch.utils.data.Dataset | None = None  # item i -> uint8 (S, S, 3) tensor of ids[i]
+    encoded: "EncodedImages | None" = None  # compressed images (files, Parquet/Arrow bytes), decoded in batches
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -219,32 +219,71 @@ def _open_package(cfg: dict, split: str) -> ImageSplit:
 # Items decoded one at a time (Hugging Face, ImageFolder)
 
 
-class _DecodedItems(torch.utils.data.Dataset):
-    """Item i -> (uint8 (S, S, 3) tensor, error): decode, RGB, resize to the model's size (sizes differ, so this is
-    per image). An image that cannot be decoded comes back as zeros with its error message naming it (the caller
-    skips or fails, never embeds the zeros): an exception raised in a DataLoader worker would lose its clarity."""
+@dataclass
+class EncodedImages:
+    """The compressed images of a split in order: ``read(start, stop)`` returns the bytes of items start..stop-1 (None
+    where an item cannot be read, with its message), ``names`` describe each item in errors (a file path, or the
+    Hugging Face row). Decoding is ``lshbench.decode``'s, in batches."""
 
-    def __init__(self, load: Callable[[int], Any], indices: np.ndarray, size: int, describe: Callable[[int], str]):
-        self.load, self.indices, self.size, self.describe = load, indices, size, describe
+    read: Callable[[int, int], tuple[list[bytes | None], list[str]]]
+    names: list[str]
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return len(self.names)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
-        from PIL import Image
+    def chunks(self, size: int):
+        """(bytes, names, errors) of consecutive items, ``size`` at a time: large sequential reads."""
+        for start in range(0, len(self.names), size):
+            stop = min(start + size, len(self.names))
+            blobs, errors = self.read(start, stop)
+            yield blobs, self.names[start:stop], errors
 
-        index = int(self.indices[i])
-        try:
-            image = self.load(index)
-            image.load()  # decode now: a truncated file fails here, with its name
-            array = rgb_array(image, self.describe(index))
-            resized = Image.fromarray(array).resize((self.size, self.size), Image.BILINEAR)
-            return torch.from_numpy(np.asarray(resized, dtype=np.uint8).copy()), ""
-        except BadImage as error:
-            return torch.zeros(self.size, self.size, 3, dtype=torch.uint8), str(error)
-        except Exception as error:  # PIL's OSError (truncated), UnidentifiedImageError, a broken Arrow row, ...
-            message = f"{self.describe(index)}: cannot decode ({type(error).__name__}: {error})"
-            return torch.zeros(self.size, self.size, 3, dtype=torch.uint8), message
+
+def _read_files(paths: list[str]) -> Callable[[int, int], tuple[list[bytes | None], list[str]]]:
+    def read(start: int, stop: int):
+        blobs, errors = [], []
+        for path in paths[start:stop]:
+            try:
+                with open(path, "rb") as handle:
+                    blobs.append(handle.read())
+                errors.append("")
+            except OSError as error:
+                blobs.append(None)
+                errors.append(f"{path}: cannot read ({type(error).__name__}: {error})")
+        return blobs, errors
+
+    return read
+
+
+def _read_arrow_images(data, index: np.ndarray, column: str, names: list[str]):
+    """Image bytes of rows ``index`` of a Hugging Face dataset, one Arrow take per chunk (not one row at a time).
+
+    An Image feature is a struct of ``bytes`` and ``path`` (bytes null: read the file at path); a binary column is
+    the bytes themselves."""
+    subset = data.select_columns([column])
+    if len(index) < len(data) or not np.array_equal(index, np.arange(len(data))):
+        subset = subset.select(index)
+    arrow = subset.with_format("arrow")
+
+    def read(start: int, stop: int):
+        values = arrow[start:stop].column(column).combine_chunks()
+        if hasattr(values.type, "get_field_index") and values.type.get_field_index("bytes") >= 0:
+            blobs = values.field("bytes").to_pylist()
+            paths = values.field("path").to_pylist() if values.type.get_field_index("path") >= 0 else [None] * len(blobs)
+        else:
+            blobs, paths = values.to_pylist(), [None] * (stop - start)
+        errors = []
+        for k, (blob, path) in enumerate(zip(blobs, paths)):
+            if blob is None and path:
+                try:
+                    blobs[k] = Path(path).read_bytes()
+                except OSError as error:
+                    errors.append(f"{names[start + k]}: cannot read {path} ({type(error).__name__})")
+                    continue
+            errors.append("" if blobs[k] is not None else f"{names[start + k]}: no image bytes")
+        return blobs, errors
+
+    return read
 
 
 def _hf_load(cfg: dict, root: Path):
@@ -298,16 +337,10 @@ def _open_huggingface(cfg: dict, root: Path, split: str, image_size: int) -> Ima
             f"split is unlabelled); use a labelled split such as 'validation' for {split}_split."
         )
     index = _limit(np.arange(len(labels)), labels, cfg.get(f"{split}_limit"), cfg["seed"])
-    column = cfg["image_column"]
     where = f"{cfg['hf_id']} split '{cfg[split + '_split']}' row"
-    items = _DecodedItems(lambda i: data[i][column], index, image_size, lambda i: f"{where} {i}")
-    return ImageSplit(cfg["name"], split, index.astype(np.int64), labels[index], names, items=items)
-
-
-def _open_image_file(path: str):
-    from PIL import Image
-
-    return Image.open(path)  # decoded (and converted) by _DecodedItems, not torchvision's convert("RGB") loader
+    rows = [f"{where} {i}" for i in index]
+    encoded = EncodedImages(_read_arrow_images(data, index, cfg["image_column"], rows), rows)
+    return ImageSplit(cfg["name"], split, index.astype(np.int64), labels[index], names, encoded=encoded)
 
 
 def _imagefolder_splits(cfg: dict) -> dict[str, tuple[Any, np.ndarray]]:
@@ -330,9 +363,9 @@ def _open_imagefolder(cfg: dict, split: str, image_size: int) -> ImageSplit:
     folder, index = _imagefolder_splits(cfg)[split]
     labels = np.asarray(folder.targets, dtype=np.int32)
     index = _limit(index, labels[index], cfg.get(f"{split}_limit"), cfg["seed"])
-    items = _DecodedItems(lambda i: _open_image_file(folder.samples[i][0]), index, image_size,
-                          lambda i: folder.samples[i][0])
-    return ImageSplit(cfg["name"], split, index.astype(np.int64), labels[index], list(folder.classes), items=items)
+    paths = [folder.samples[i][0] for i in index]
+    encoded = EncodedImages(_read_files(paths), paths)
+    return ImageSplit(cfg["name"], split, index.astype(np.int64), labels[index], list(folder.classes), encoded=encoded)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -456,3 +489,40 @@ def load_precomputed(cfg: dict):
             data.ids, data.labels, data.vectors = data.ids[keep], data.labels[keep], data.vectors[keep]
             data.metadata["rows"] = len(keep)
     return gallery, query
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Synthetic features (source: synthetic): the sizes of a real study without its images, to measure the orchestration
+
+
+def synthetic_sizes(cfg: dict, scale: float) -> dict[str, int]:
+    """Gallery and query sizes of a synthetic dataset after the config's ``scale`` (at least one item per class)."""
+    return {split: max(cfg["classes"], round(cfg[f"{split}_size"] * scale)) for split in SPLITS}
+
+
+def synthesize(cfg: dict, model: str, dim: int, split: str, scale: float, out_path: str | os.PathLike,
+               chunk: int = 65536) -> dict:
+    """Write a split of non-negative vectors in ``classes`` Gaussian clusters (ResNet-like: post-ReLU, one shared
+    offset, classes apart by less than the spread), in chunks, as an embedding file.
+
+    Deterministic for (seed, dataset, model, split): the class centres depend on (seed, model) only, so the gallery
+    and queries of one space share them; labels are balanced (item i has class i mod classes, shuffled)."""
+    from .io import EmbeddingWriter
+
+    sizes = synthetic_sizes(cfg, scale)
+    n, classes = sizes[split], cfg["classes"]
+    base = cfg["seed"] * 1_000_003 + sum(map(ord, model)) * 7919
+    centres_gen = torch.Generator().manual_seed(base)
+    shared = torch.rand(dim, generator=centres_gen)  # every class shares most of its features, as ResNet features do
+    centres = shared + 0.5 * torch.randn(classes, dim, generator=centres_gen)
+    gen = torch.Generator().manual_seed(base + (1 if split == "gallery" else 2))
+    labels = (torch.arange(n) % classes)[torch.randperm(n, generator=gen)].to(torch.int32)
+    meta = {"dataset": cfg["name"], "split": split, "model": model, "space": model, "source": "synthetic",
+            "dim": dim, "rows": n, "classes": classes, "scale": scale, "seed": cfg["seed"],
+            "device": "none (synthetic)"}
+    with EmbeddingWriter(out_path, dim, meta) as writer:
+        for start in range(0, n, chunk):
+            y = labels[start : start + chunk]
+            x = (centres[y.long()] + 0.8 * torch.randn(len(y), dim, generator=gen)).clamp_min_(0)
+            writer.write(np.arange(start, start + len(y), dtype=np.int64), y.numpy(), x.numpy())
+    return meta

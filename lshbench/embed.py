@@ -179,23 +179,55 @@ class Preprocess(torch.nn.Module):
         return torch.addcmul(self.shift, x, self.scale).contiguous(memory_format=torch.channels_last)
 
 
-def _batches(split: ImageSplit, batch_size: int, num_workers: int, pin: bool):
-    """(uint8 batch, per-image decoding errors or None) in the split's order."""
+def _batches(split: ImageSplit, batch_size: int, threads: int, pin: bool, size: int, device: torch.device,
+             decoder: str = "auto"):
+    """(uint8 batch, per-image decoding errors or None) in the split's order. Compressed images are read on a
+    background thread in chunks of a batch and decoded a batch at a time (lshbench.decode)."""
+    from .decode import BatchDecoder, prefetch
+
     if split.images is not None:
         for start in range(0, len(split), batch_size):
             batch = torch.from_numpy(split.images[start : start + batch_size])
             yield (batch.pin_memory() if pin else batch), None
         return
-    loader = torch.utils.data.DataLoader(
-        split.items,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        pin_memory=pin,
-        persistent_workers=False,
-        prefetch_factor=4 if num_workers > 0 else None,
-    )
-    yield from loader
+    decode = BatchDecoder(size, device, decoder=decoder, threads=threads)
+    try:
+        for blobs, names, errors in prefetch(split.encoded.chunks(batch_size)):
+            batch, errors = decode(blobs, names, errors)
+            yield (batch.pin_memory() if pin and batch.device.type == "cpu" else batch), errors
+    finally:
+        decode.close()
+
+
+class BackgroundWriter:
+    """``EmbeddingWriter.write`` on a thread: the device's next batch does not wait for Parquet encoding."""
+
+    def __init__(self, writer):
+        import queue
+        import threading
+
+        self.writer, self.queue, self.failure = writer, queue.Queue(maxsize=4), None
+        self.thread = threading.Thread(target=self._work, daemon=True)
+        self.thread.start()
+
+    def _work(self):
+        while (item := self.queue.get()) is not None:
+            if self.failure is None:
+                try:
+                    self.writer.write(*item)
+                except BaseException as error:  # re-raised by put/close in the embedding loop
+                    self.failure = error
+
+    def put(self, ids, labels, vectors):
+        if self.failure is not None:
+            raise self.failure
+        self.queue.put((ids, labels, vectors))
+
+    def close(self):
+        self.queue.put(None)
+        self.thread.join()
+        if self.failure is not None:
+            raise self.failure
 
 
 def library_versions() -> dict:
@@ -222,6 +254,7 @@ def embed_split(
     batch_size: int = 256,
     device: torch.device | str = "cpu",
     num_workers: int = 0,
+    decoder: str = "auto",
     precision: str = "fp32",
     on_bad_image: str = "fail",
     metadata: dict | None = None,
@@ -231,7 +264,9 @@ def embed_split(
 
     ``precision``: fp32 (the reproduction: TF32 is switched off on CUDA, so convolutions and products are true
     float32) or bf16 (autocast: about twice the speed on GPUs, features rounded). ``on_bad_image``: an image that
-    cannot be decoded fails the job with its name ('fail') or is left out and counted in the metadata ('skip')."""
+    cannot be decoded fails the job with its name ('fail') or is left out and counted in the metadata ('skip').
+    ``num_workers``: threads that decode compressed images (PIL); ``decoder``: auto (torchvision's decode_jpeg on
+    CUDA, PIL on the CPU), pil or torchvision (lshbench.decode)."""
     from tqdm import tqdm
 
     device = torch.device(device)
@@ -255,35 +290,42 @@ def embed_split(
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if cuda else ""),
         "precision": precision,
         "autocast": "bfloat16" if bf16 else "none",
+        **({"decoder": ("torchvision" if cuda else "pil") if decoder == "auto" else decoder}
+           if split.images is None else {}),
         "class_names": split.class_names,
         "versions": library_versions(),
     }
     start = time.perf_counter()
     skipped: list[str] = []
     with EmbeddingWriter(out_path, dim, meta) as writer:
-        done = 0
-        bar = tqdm(total=len(split), unit="img", desc=f"{split.dataset}/{split.split}", disable=not progress)
-        for batch, errors in _batches(split, batch_size, num_workers, pin=cuda):
-            n = len(batch)
-            ids, labels = split.ids[done : done + n], split.labels[done : done + n]
-            bad = [e for e in errors or [] if e]
-            if bad:
-                if on_bad_image != "skip":
-                    more = f" ({len(bad) - 1} more in this batch)" if len(bad) > 1 else ""
-                    raise BadImage(f"{bad[0]}{more}. Fix or remove the file, or set embedding.on_bad_image: skip to "
-                                   f"leave such images out (they are counted in the embedding's metadata)")
-                keep = torch.tensor([not e for e in errors])
-                batch, ids, labels = batch[keep], ids[keep.numpy()], labels[keep.numpy()]
-                skipped += bad
-                log.warning("skipped %d image(s): %s", len(bad), "; ".join(bad[:3]))
-            if len(batch):
-                batch = batch.to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    features = model(preprocess(batch))
-                writer.write(ids, labels, features.float().cpu().numpy())
-            done += n
-            bar.update(n)
-        bar.close()
+        background = BackgroundWriter(writer)
+        try:
+            done = 0
+            bar = tqdm(total=len(split), unit="img", desc=f"{split.dataset}/{split.split}", disable=not progress)
+            for batch, errors in _batches(split, batch_size, num_workers, pin=cuda, size=image_size, device=device,
+                                          decoder=decoder):
+                n = len(batch)
+                ids, labels = split.ids[done : done + n], split.labels[done : done + n]
+                bad = [e for e in errors or [] if e]
+                if bad:
+                    if on_bad_image != "skip":
+                        more = f" ({len(bad) - 1} more in this batch)" if len(bad) > 1 else ""
+                        raise BadImage(f"{bad[0]}{more}. Fix or remove the file, or set embedding.on_bad_image: skip "
+                                       f"to leave such images out (they are counted in the embedding's metadata)")
+                    keep = torch.tensor([not e for e in errors])
+                    batch, ids, labels = batch[keep], ids[keep.numpy()], labels[keep.numpy()]
+                    skipped += bad
+                    log.warning("skipped %d image(s): %s", len(bad), "; ".join(bad[:3]))
+                if len(batch):
+                    batch = batch.to(device, non_blocking=True)
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                        features = model(preprocess(batch))
+                    background.put(ids, labels, features.float().cpu().numpy())
+                done += n
+                bar.update(n)
+            bar.close()
+        finally:
+            background.close()  # also on an error: the file is not closed under the writing thread
         if done != len(split):
             raise RuntimeError(f"embedded {done} images but the split has {len(split)}")
         writer.metadata |= {"skipped_images": len(skipped), "skipped": skipped[:100]}

@@ -74,9 +74,10 @@ class Evaluator:
                  query_labels: torch.Tensor, exact_scores: torch.Tensor | None = None, *,
                  device: str | torch.device = "cpu", memory_mb: int = 1024):
         self.device = torch.device(device)
-        self.gallery = gallery.to(self.device, torch.float32)
+        # one copy of the gallery on the device: its unit vectors, normalised in place (as F.normalize)
+        self.gallery_unit = gallery.to(self.device, torch.float32, copy=True)
+        self.gallery_unit.div_(torch.linalg.vector_norm(self.gallery_unit, dim=1, keepdim=True).clamp_min_(1e-12))
         self.queries = queries.to(self.device, torch.float32)
-        self.gallery_unit = F.normalize(self.gallery, dim=1)
         self.query_unit = F.normalize(self.queries, dim=1)
         self.query_labels = query_labels.to(self.device, torch.int64)
         labels = gallery_labels.to(self.device, torch.int64)
@@ -85,7 +86,7 @@ class Evaluator:
         self.class_counts = torch.bincount(labels, minlength=classes)
         self.exact_scores = None if exact_scores is None else exact_scores.to(self.device, torch.float32)
         self.memory_mb = memory_mb
-        self.n_gallery = len(self.gallery)
+        self.n_gallery = len(self.gallery_unit)
 
     # ---------------------------------------------------------------------------------------------------------------
     def rank(self, candidates: Candidates, query_unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

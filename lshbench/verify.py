@@ -20,6 +20,14 @@ def _force(path: Path, problem: str) -> str:
     return f"{path}: {problem}; re-create it with `--forcerun {path}`"
 
 
+def _redo(problem: str, dataset: str, space: str, method: str, params: str) -> str:
+    """A configuration's file is not a rule output: its method job rebuilds it once its provenance is gone."""
+    provenance = Path("results", dataset, "metrics", space, method, params, "provenance.json")
+    manifest = Path("results", dataset, "runs", space, f"{method}.json")
+    return (f"{problem.split('; re-create')[0]}; re-create it: delete {provenance} and run with "
+            f"`--forcerun {manifest}` (only that configuration is rebuilt)")
+
+
 def check_embedding(path: Path) -> list[str]:
     try:
         meta = pq.read_metadata(path)
@@ -96,17 +104,19 @@ def verify_results(embeddings: list[str], plan: list, root: str | os.PathLike = 
         if exact.is_file():
             checked += 1
             problems += check_rows(exact, query_rows.get((dataset, space)))
+        found = []
         if (index / "index.json").is_file():
             checked += 1
-            problems += check_index(index)
+            found += check_index(index)
         if (metrics / "metrics.csv").is_file() and (metrics / "per_query.parquet").is_file():
             checked += 2
             try:
                 n_queries = int(pd.read_csv(metrics / "metrics.csv")["n_queries"].iloc[0])
             except Exception as error:
-                problems.append(_force(metrics / "metrics.csv", f"unreadable ({type(error).__name__})"))
+                found.append(_force(metrics / "metrics.csv", f"unreadable ({type(error).__name__})"))
                 n_queries = None
-            problems += check_rows(metrics / "per_query.parquet", n_queries)
+            found += check_rows(metrics / "per_query.parquet", n_queries)
+        problems += [_redo(problem, dataset, space, method, params) for problem in found]
     for dataset, space in dict.fromkeys((d, s) for d, s, _, _ in plan):
         for networks in sorted((root / "results" / dataset / "train" / space).glob("*/*/model.npz")):
             checked += 1

@@ -5,6 +5,7 @@ import os
 from snakemake.exceptions import WorkflowError
 
 from lshbench.config import (
+    FEATURE_DIMS,
     ConfigError,
     build_settings,
     check,
@@ -76,6 +77,15 @@ def weights_input(wildcards):
 
 
 IMPORTED = {d["name"]: d for d in config["datasets"] if d["source"] == "embeddings"}
+SYNTHETIC = {d["name"]: d for d in config["datasets"] if d["source"] == "synthetic"}
+IMAGES = [
+    d for d in DATASETS if d not in IMPORTED and d not in SYNTHETIC
+]  # embedded by a model
+
+
+def feature_dim(wildcards):
+    """A model's feature size, for synthetic features in its space."""
+    return FEATURE_DIMS[MODELS[wildcards.model]["arch"]]
 
 
 def embedding_targets():
@@ -127,14 +137,36 @@ def timings_targets():
     return metrics_targets("timings.csv")
 
 
-def trained_input(wildcards):
-    """The training step's arrays a build uses ({} for methods without one)."""
+def run_targets(select=lambda d, s, m, p: True):
+    """The manifests of the method jobs (one per dataset, space and method) holding the selected configurations."""
+    return list(
+        dict.fromkeys(
+            f"results/{d}/runs/{s}/{m}.json"
+            for d, s, m, p in PLAN
+            if select(d, s, m, p)
+        )
+    )
+
+
+def run_configurations(wildcards):
+    """The folder names of a method job's configurations: adding one re-runs the job, which builds only it."""
+    w = wildcards
+    return [p for d, s, m, p in PLAN if (d, s, m) == (w.dataset, w.space, w.method)]
+
+
+def trained_inputs(wildcards):
+    """The training step's arrays the configurations of a method job use ({} for methods without one)."""
     if REGISTRY[wildcards.method].training is None:
         return {}
-    folder = training_folder(wildcards.method, wildcards.params)
     w = wildcards
+    folders = dict.fromkeys(
+        training_folder(w.method, p) for p in run_configurations(wildcards)
+    )
     return {
-        "trained": f"results/{w.dataset}/train/{w.space}/{w.method}/{folder}/model.npz"
+        "trained": [
+            f"results/{w.dataset}/train/{w.space}/{w.method}/{f}/model.npz"
+            for f in folders
+        ]
     }
 
 
@@ -259,31 +291,46 @@ for _m in TRAINED:
     )
 
 
-def table_input(wildcards):
-    entry = TABLES[wildcards.table]
-    if entry["kind"] == "training":
-        return {"histories": history_files(entry["method"])}
+def entry_select(entry):
+    """Which configurations a table's or plot's entry reads."""
     if entry["kind"] == "figure":
-        select = lambda d, s, m, p: m == entry["method"]
-    elif entry["kind"] == "vs_report":
-        select = lambda d, s, m, p: REGISTRY[m].table is not None
-    else:
-        select = lambda d, s, m, p: True
-    return {"metrics": metrics_targets(select=select)}
-
-
-def plot_input(wildcards):
-    entry = PLOTS[wildcards.plot]
-    if entry["kind"] == "training":
-        return {"histories": history_files(entry["method"])}
-    here = lambda d, s, m, p: d == entry["dataset"]
+        return lambda d, s, m, p: m == entry["method"]
+    if entry["kind"] == "vs_report":
+        return lambda d, s, m, p: REGISTRY[m].table is not None
     if entry["kind"] == "method":
-        select = lambda d, s, m, p: here(d, s, m, p) and m in (entry["method"], "exact")
-        return {"metrics": metrics_targets(select=select)}
-    inputs = {"metrics": metrics_targets(select=here)}
-    if entry["kind"] == "qps":
-        inputs["timings"] = metrics_targets("timings.csv", select=here)
-    return inputs
+        return lambda d, s, m, p: d == entry["dataset"] and m in (
+            entry["method"],
+            "exact",
+        )
+    if entry["kind"] in ("tradeoff", "qps"):
+        return lambda d, s, m, p: d == entry["dataset"]
+    return lambda d, s, m, p: True
+
+
+def entry_inputs(entries, wildcard):
+    """A table's or plot's inputs: the training histories, or the manifests of the method jobs it reads."""
+
+    def get(wildcards):
+        entry = entries[wildcards[wildcard]]
+        if entry["kind"] == "training":
+            return {"histories": history_files(entry["method"])}
+        return {"runs": run_targets(entry_select(entry))}
+
+    return get
+
+
+def entry_files(entries, wildcard, name):
+    """The per-configuration files (metrics.csv, timings.csv) a table or plot reads, as a param."""
+
+    def get(wildcards):
+        entry = entries[wildcards[wildcard]]
+        if entry["kind"] == "training" or (
+            name == "timings.csv" and entry["kind"] != "qps"
+        ):
+            return []
+        return metrics_targets(name, entry_select(entry))
+
+    return get
 
 
 def table_setting(key):
@@ -323,6 +370,15 @@ def checksum_targets():
         + tables
         + losses
     )
+
+
+def checksum_inputs():
+    """The outputs of rules among checksum_targets(), plus the method jobs that write the per-configuration files."""
+    if not PLAN:
+        return embedding_targets()
+    configuration_files = set(metrics_targets() + metrics_targets("per_query.parquet"))
+    listed = [f for f in checksum_targets() if f not in configuration_files]
+    return listed + run_targets()
 
 
 def report_targets():

@@ -8,6 +8,8 @@ rule embed:
         "results/logs/embed/{dataset}/{model}/{split}.log",
     benchmark:
         "results/benchmarks/embed/{dataset}/{model}/{split}.tsv"
+    wildcard_constraints:
+        dataset=never_if_empty(IMAGES),
     conda:
         "../envs/gpu.yaml"
     threads: config["embedding"]["threads"]
@@ -72,3 +74,27 @@ rule import_embeddings:
         dataset=dataset_settings,
     script:
         "../workflow/scripts/import_embeddings.py"
+
+
+# Synthetic features (source: synthetic) in each model's space: no download, no model.
+rule synthesize:
+    output:
+        "results/{dataset}/embeddings/{model}/{split}.parquet",
+    log:
+        "results/logs/synthesize/{dataset}/{model}/{split}.log",
+    benchmark:
+        "results/benchmarks/synthesize/{dataset}/{model}/{split}.tsv"
+    wildcard_constraints:
+        dataset=never_if_empty(SYNTHETIC),
+    conda:
+        "../envs/cpu.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        dataset=dataset_settings,
+        dim=feature_dim,
+        scale=config["scale"],
+    script:
+        "../workflow/scripts/synthesize.py"

@@ -4,39 +4,41 @@ localrules:
     verify,
 
 
-rule evaluate:
+# One job per dataset, space and method: the gallery is read once for all configurations of the method's grid, each
+# configuration still gets its own files (lshbench/batch.py); a configuration whose files are current is kept.
+rule run_method:
     input:
-        index="results/{dataset}/index/{space}/{method}/{params}/index.json",
+        unpack(trained_inputs),
         gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
         query="results/{dataset}/embeddings/{space}/query.parquet",
         exact="results/{dataset}/exact/{space}/top50.parquet",
     output:
-        metrics="results/{dataset}/metrics/{space}/{method}/{params}/metrics.csv",
-        per_query="results/{dataset}/metrics/{space}/{method}/{params}/per_query.parquet",
-        timings="results/{dataset}/metrics/{space}/{method}/{params}/timings.csv",
+        "results/{dataset}/runs/{space}/{method}.json",
     log:
-        "results/logs/evaluate/{dataset}/{space}/{method}/{params}.log",
+        "results/logs/run_method/{dataset}/{space}/{method}.log",
     benchmark:
-        "results/benchmarks/evaluate/{dataset}/{space}/{method}/{params}.tsv"
-    group:
-        "configuration"
+        "results/benchmarks/run_method/{dataset}/{space}/{method}.tsv"
+    wildcard_constraints:
+        method=never_if_empty(PLANNED),
     conda:
-        "../envs/cpu.yaml"
+        method_conda
     threads: config["evaluation"]["threads"]
     resources:
         gpu=GPU,
         mem_mb=config["evaluation"]["mem_mb"],
         runtime=config["evaluation"]["runtime"],
     params:
+        configurations=run_configurations,
+        settings=method_settings,
+        seed=config["seed"],
         latency_queries=config["evaluation"]["latency_queries"],
     script:
-        "../workflow/scripts/evaluate.py"
+        "../workflow/scripts/run_method.py"
 
 
 rule collect_metrics:
     input:
-        metrics=metrics_targets(),
-        timings=timings_targets(),
+        run_targets(),
     output:
         metrics="results/metrics.csv",
         timings="results/timings.csv",
@@ -47,13 +49,16 @@ rule collect_metrics:
     conda:
         "../envs/cpu.yaml"
     threads: 1
+    params:
+        metrics=metrics_targets(),
+        timings=timings_targets(),
     script:
         "../workflow/scripts/collect_metrics.py"
 
 
 rule checksums:
     input:
-        checksum_targets(),
+        checksum_inputs(),
     output:
         "results/checksums.sha256",
     log:
@@ -61,6 +66,8 @@ rule checksums:
     conda:
         "../envs/cpu.yaml"
     threads: 1
+    params:
+        files=checksum_targets(),
     script:
         "../workflow/scripts/checksums.py"
 

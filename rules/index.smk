@@ -19,34 +19,6 @@ rule exact_neighbours:
         "../workflow/scripts/exact_neighbours.py"
 
 
-rule build_index:
-    input:
-        unpack(trained_input),
-        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
-    output:
-        "results/{dataset}/index/{space}/{method}/{params}/index.json",
-    log:
-        "results/logs/build_index/{dataset}/{space}/{method}/{params}.log",
-    benchmark:
-        "results/benchmarks/build_index/{dataset}/{space}/{method}/{params}.tsv"
-    wildcard_constraints:
-        method=never_if_empty(PLANNED),
-    group:
-        "configuration"
-    conda:
-        method_conda
-    threads: config["evaluation"]["threads"]
-    resources:
-        gpu=GPU,
-        mem_mb=config["evaluation"]["mem_mb"],
-        runtime=config["evaluation"]["runtime"],
-    params:
-        seed=config["seed"],
-        settings=method_settings,
-    script:
-        "../workflow/scripts/build_index.py"
-
-
 # A method's training step (neural LSH's networks), once per training folder, shared by the builds that use it.
 rule train:
     input:

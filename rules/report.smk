@@ -8,7 +8,7 @@ localrules:
 # from the method registry.
 rule table:
     input:
-        unpack(table_input),
+        unpack(entry_inputs(TABLES, "table")),
     output:
         csv=report(
             "results/tables/{table}.csv",
@@ -29,6 +29,7 @@ rule table:
         caption=table_setting("caption"),
         code=table_setting("code"),
         datasets=list(DATASETS),
+        metrics=entry_files(TABLES, "table", "metrics.csv"),
         trainings=entry_trainings(TABLES, "table"),
     script:
         "../workflow/scripts/tables.py"
@@ -37,7 +38,7 @@ rule table:
 # Every plot (each method against its parameter, trade-off, queries per second, training losses): PLOTS.
 rule plot:
     input:
-        unpack(plot_input),
+        unpack(entry_inputs(PLOTS, "plot")),
     output:
         report(
             "results/plots/{plot}.png",
@@ -58,6 +59,8 @@ rule plot:
         method=plot_setting("method"),
         caption=plot_setting("caption"),
         code=plot_setting("code"),
+        metrics=entry_files(PLOTS, "plot", "metrics.csv"),
+        timings=entry_files(PLOTS, "plot", "timings.csv"),
         trainings=entry_trainings(PLOTS, "plot"),
     script:
         "../workflow/scripts/plots.py"

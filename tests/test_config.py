@@ -3,8 +3,10 @@
 import copy
 
 import pytest
+import yaml
 
 from conftest import snakemake
+from lshbench.config import plan, validate
 
 GOOD = {
     "datasets": [{"name": "digits", "source": "digits"}],
@@ -103,9 +105,12 @@ def test_default_config_dry_runs_offline(tmp_path, repo):
     hyperplane = 3 * (5 + 5 + 4)  # Figure 2: L in 3, 6, 12
     neural = 2 * (4 + 4 + 3)  # Figure 4, standardised and as the report (standardize: [true, false])
     exact = 3 * 3  # resnet18, resnet18-pca248, resnet50 on each dataset
-    assert counts["build_index"] == kmeans + hyperplane + neural + exact
     assert counts["train"] == 2 * 3
-    assert counts["evaluate"] == kmeans + hyperplane + neural + exact
+    # one job per dataset, space and method builds and evaluates all of that grid's configurations
+    assert counts["run_method"] == 3 * (2 + 1 + 1 + 3)  # k-means on 2 spaces, hyperplanes, neural, exact on 3
+    config = yaml.safe_load((repo / "config.yaml").read_text())
+    validate(config, repo / "schemas" / "config.schema.yaml")
+    assert len(plan(config)) == kmeans + hyperplane + neural + exact
     assert counts["exact_neighbours"] == 3 * 3
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from builders import write_cifar10, write_cifar100, write_hf_parquet, write_hf_saved, write_imagefolder
 from lshbench.datasets import DatasetUnavailable, open_split, prepare
+from lshbench.decode import BatchDecoder
 
 
 def settings(**values):
@@ -86,7 +87,8 @@ def test_huggingface_parquet_directory(tmp_path):
     assert manifest["splits"] == {"gallery": {"images": 16, "classes": 3}, "query": {"images": 8, "classes": 3}}
     query = open_split(cfg, tmp_path / "resources", "query", image_size=40)
     assert query.class_names == ["a", "b", "c"]
-    assert query.items[0][0].shape == (40, 40, 3) and query.items[0][1] == ""  # (image, decoding error)
+    images, errors = BatchDecoder(40)(*next(query.encoded.chunks(2)))
+    assert images.shape == (2, 40, 40, 3) and errors == ["", ""]
     np.testing.assert_array_equal(query.labels, np.arange(8) % 3)
 
 
@@ -123,5 +125,6 @@ def test_imagefolder_split(tmp_path):
     query = open_split(cfg, tmp_path / "res", "query", image_size=24)
     assert query.class_names == ["class_0", "class_1", "class_2"]
     assert np.bincount(query.labels).tolist() == [2, 2, 2]
-    assert query.items[1][0].shape == (24, 24, 3)
+    images, errors = BatchDecoder(24)(*next(query.encoded.chunks(2)))
+    assert images.shape == (2, 24, 24, 3) and errors == ["", ""]
     assert json.loads((tmp_path / "res" / "manifest.json").read_text())["source"] == "imagefolder"

@@ -82,7 +82,7 @@ def test_corrupt_image_fails_with_its_path(folder_with_bad_image, tmp_path):
 def test_corrupt_image_skipped_and_counted_never_zeros(folder_with_bad_image, tmp_path):
     split, bad = folder_with_bad_image
     out = tmp_path / "out.parquet"
-    bad_id = [i for i in split.ids if split.items.describe(int(i)) == str(bad)]
+    bad_id = [i for i, name in zip(split.ids, split.encoded.names) if name == str(bad)]
     assert len(bad_id) == 1
     embed_split(split, build_model("resnet18"), out, image_size=32, batch_size=4, on_bad_image="skip", progress=False)
     written = read_embeddings(out)

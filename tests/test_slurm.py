@@ -75,9 +75,9 @@ def test_profile_runs_the_tiny_preset_on_slurm_like_a_local_run(tmp_path, cluste
     gpu_rules = {r[1].split("_wildcards")[0] for r in rows if "gres/gpu=1" in r[2]}
     assert "rule_embed" in gpu_rules and any("rule_train" in r for r in gpu_rules), accounting
     assert "--gpus=1" in output  # the plugin turned `gpu: 1` into an sbatch flag
-    # build + evaluate of each of the 8 configurations travel as one grouped job: 2 embed, 1 pca, 2 exact top-50,
-    # 1 training and 8 configuration jobs (22 without grouping); downloads, tables and plots are local rules
-    assert len(rows) == 14, accounting
+    # the 8 configurations travel as one job per method and space: 2 embed, 1 pca, 2 exact top-50, 1 training and
+    # 6 run_method jobs (k-means on 2 spaces, hyperplanes, neural, exact on 2); downloads, tables, plots are local
+    assert len(rows) == 12, accounting
 
     # two runs of one preset (here: local and on the cluster) give byte-identical tables, metrics and embeddings
     checksums = (local / "results" / "checksums.sha256").read_text()

@@ -2,6 +2,7 @@
 
 import copy
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -71,8 +72,7 @@ def test_metrics_carry_the_index_parameters(workdir):
     assert kmeans.strict_precision_at_50 <= kmeans.precision_at_50
 
 
-KMEANS_JOBS = {(rule, space, "kmeans", params) for rule in ("build_index", "evaluate")
-               for space in ("small", "small-pca16") for params in ("K=5_probes=1", "K=10_probes=1")}
+KMEANS_JOBS = {("run_method", space, "kmeans") for space in ("small", "small-pca16")}
 KMEANS_DOWNSTREAM = {"collect_metrics", "table figure1_kmeans", "table vs_report", "table summary", "plot digits_kmeans",
                      "plot digits_tradeoff", "plot digits_qps", "checksums", "all"}
 
@@ -101,8 +101,8 @@ def test_a_setting_reruns_exactly_what_it_changes(workdir, setting):
     path = workdir / "changed-setting.yaml"
     path.write_text(yaml.safe_dump(changed))
     planned = planned_jobs(snakemake(workdir, path, "-n").output)
-    jobs = {(rule, w.get("space"), w.get("method"), w.get("params")) for rule, w in planned
-            if rule in ("build_index", "evaluate", "train", "embed", "pca", "exact_neighbours")}
+    jobs = {(rule, w.get("space"), w.get("method")) for rule, w in planned
+            if rule in ("run_method", "train", "embed", "pca", "exact_neighbours")}
     assert jobs == expected_jobs
     assert {job_name(rule, w) for rule, w in planned} - {job[0] for job in jobs} == expected_rules
 
@@ -150,7 +150,26 @@ def test_verify_finds_a_truncated_intermediate(workdir):
         os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
-def test_grid_change_runs_only_new_configurations(workdir):
+def test_verify_names_a_broken_configuration_and_its_fix_rebuilds_only_it(workdir, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(workdir, root, symlinks=True)
+    config = root / "test-config.yaml"
+    folder = root / "results" / "digits" / "metrics" / "small" / "kmeans" / "K=5_probes=1"
+    original = (folder / "per_query.parquet").read_bytes()
+    (folder / "per_query.parquet").write_bytes(original[: len(original) // 2])
+    result = snakemake(root, None, "verify", "--configfile", str(config), check=False)
+    assert result.returncode != 0
+    provenance = "results/digits/metrics/small/kmeans/K=5_probes=1/provenance.json"
+    assert f"delete {provenance} and run with `--forcerun results/digits/runs/small/kmeans.json`" in result.output
+    (root / provenance).unlink()
+    snakemake(root, config, "--forcerun", "results/digits/runs/small/kmeans.json")
+    manifest = json.loads((root / "results" / "digits" / "runs" / "small" / "kmeans.json").read_text())
+    assert {c["params"]: c["status"] for c in manifest["configurations"]} == {"K=5_probes=1": "built",
+                                                                                "K=10_probes=1": "kept"}
+    assert "0 problem(s)" in snakemake(root, None, "verify", "--configfile", str(config)).output
+
+
+def test_grid_change_runs_only_new_configurations(workdir, tmp_path):
     assert "Nothing to be done" in snakemake(workdir, workdir / "test-config.yaml", "-n").output
     changed = copy.deepcopy(CONFIG)
     changed["datasets"][0]["grids"]["kmeans"]["K"] = [5, 10, 20]
@@ -158,18 +177,29 @@ def test_grid_change_runs_only_new_configurations(workdir):
     path = workdir / "changed.yaml"
     path.write_text(yaml.safe_dump(changed))
     planned = planned_jobs(snakemake(workdir, path, "-n").output)
-    upstream = {"download", "embed", "pca", "exact_neighbours", "train", "build_index", "evaluate"}
-    jobs = {(rule, w.get("space"), w.get("params")) for rule, w in planned if rule in upstream}
-    assert jobs == {
-        ("build_index", "small", "K=20_probes=1"), ("evaluate", "small", "K=20_probes=1"),
-        ("build_index", "small-pca16", "K=20_probes=1"), ("evaluate", "small-pca16", "K=20_probes=1"),
-        ("build_index", "small", NEURAL.replace("J=4", "J=6")),
-        ("evaluate", "small", NEURAL.replace("J=4", "J=6")),
-    }
+    upstream = {"download", "embed", "pca", "exact_neighbours", "train", "run_method"}
+    jobs = {(rule, w.get("space"), w.get("method")) for rule, w in planned if rule in upstream}
+    # the method jobs of the changed grids re-run (not training: J picks bits from the same networks) ...
+    assert jobs == {("run_method", "small", "kmeans"), ("run_method", "small-pca16", "kmeans"),
+                    ("run_method", "small", "neural")}
     downstream = {job_name(rule, w) for rule, w in planned if rule not in upstream}
     assert downstream == {"collect_metrics", "table figure1_kmeans", "table figure4_neural", "table vs_report",
                           "table summary", "plot digits_kmeans", "plot digits_neural", "plot digits_tradeoff",
                           "plot digits_qps", "checksums", "all"}  # not figure2 or figure3: their inputs did not change
+    # ... and build only the new configurations, keeping the others' files (run on a copy of the results)
+    copy_root = tmp_path / "copy"
+    shutil.copytree(workdir, copy_root, symlinks=True)
+    old = {p: p.stat().st_mtime_ns for p in (copy_root / "results" / "digits" / "metrics").rglob("metrics.csv")}
+    snakemake(copy_root, path)
+    runs = copy_root / "results" / "digits" / "runs"
+    manifests = [json.loads((runs / f).read_text()) for f in ("small/kmeans.json", "small-pca16/kmeans.json",
+                                                               "small/neural.json")]
+    status = {(m["space"], m["method"], c["params"]): c["status"] for m in manifests for c in m["configurations"]}
+    assert {key for key, value in status.items() if value == "built"} == {
+        ("small", "kmeans", "K=20_probes=1"), ("small-pca16", "kmeans", "K=20_probes=1"),
+        ("small", "neural", NEURAL.replace("J=4", "J=6"))}
+    assert list(status.values()).count("kept") == 5  # K=5 and K=10 on two spaces, J=4
+    assert all(p.stat().st_mtime_ns == mtime for p, mtime in old.items())  # the other configurations' files kept
 
 
 def test_k_larger_than_the_gallery_fails_at_parse_time(tmp_path):
@@ -215,10 +245,10 @@ def test_one_changed_metrics_file_changes_one_cell(workdir):
     row = pd.read_csv(path)
     row.loc[0, "mAP"] = 0.123456
     row.to_csv(path, index=False)
-    jobs = {job_name(rule, w) for rule, w in planned_jobs(snakemake(workdir, config, "-n").output)}
-    assert jobs == {"table figure1_kmeans", "table vs_report", "table summary", "plot digits_kmeans",
-                    "plot digits_tradeoff", "plot digits_qps", "collect_metrics", "checksums", "all"}
-    snakemake(workdir, config)
+    # a configuration's files belong to its method job (their manifest is the rule output): an edit by hand is not
+    # seen until the tables are forced
+    assert "Nothing to be done" in snakemake(workdir, config, "-n").output
+    snakemake(workdir, config, "--forcerun", "results/tables/figure1_kmeans.csv")
     after = pd.read_csv(workdir / "results" / "tables" / "figure1_kmeans.csv")
     changed = (before.fillna(-1) != after.fillna(-1))
     assert changed.to_numpy().sum() == 1

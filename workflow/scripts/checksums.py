@@ -7,7 +7,7 @@ from lshbench.io import atomic_path, sha256
 
 
 def main(sm):
-    lines = [f"{sha256(path)}  {path}\n" for path in sorted(sm.input)]
+    lines = [f"{sha256(path)}  {path}\n" for path in sorted(sm.params.files)]
     with atomic_path(sm.output[0]) as tmp:
         tmp.write_text("".join(lines))
 

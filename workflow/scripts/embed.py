@@ -16,6 +16,7 @@ def main(sm):
     split = open_split(dataset, Path(sm.input.manifest).parent, sm.wildcards.split, image_size=p.image_size)
     named = p.weights if weights_kind(p.weights) == "named" else None
     model = build_model(p.arch, sm.input.weights or None, seed=p.seed, weights_name=named)
+    workers = sm.config["embedding"]["num_workers"]
     result = embed_split(
         split,
         model,
@@ -23,7 +24,8 @@ def main(sm):
         image_size=p.image_size,
         batch_size=sm.config["embedding"]["batch_size"],
         device=resolve_device(sm.config["device"]),
-        num_workers=min(sm.config["embedding"]["num_workers"], sm.threads),
+        num_workers=sm.threads if workers is None else min(workers, sm.threads),
+        decoder=sm.config["embedding"]["decoder"],
         on_bad_image=p.on_bad_image,
         precision=p.precision,
         metadata={"model": sm.wildcards.model, "arch": p.arch, "weights": p.weights, "seed": p.seed, "space": sm.wildcards.model},

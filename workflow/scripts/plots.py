@@ -14,11 +14,11 @@ def main(sm):
         if p.kind == "training":
             history_plot(history_table(list(sm.input.histories), [tuple(t) for t in p.trainings]), p.method, target)
         else:
-            metrics = read_metrics(list(sm.input.metrics))
+            metrics = read_metrics(list(sm.params.metrics))
             if p.kind == "method":
                 method_plot(metrics, p.dataset, p.method, target)
             elif p.kind == "qps":
-                qps_plot(metrics, read_metrics(list(sm.input.timings)), p.dataset, target)
+                qps_plot(metrics, read_metrics(list(sm.params.timings)), p.dataset, target)
             else:
                 tradeoff_plot(metrics, p.dataset, target)
         target.replace(tmp)

@@ -22,7 +22,7 @@ def main(sm):
     if p.kind == "training":
         table = history_table(list(sm.input.histories), [tuple(t) for t in p.trainings])
     else:
-        metrics = read_metrics(list(sm.input.metrics))
+        metrics = read_metrics(list(sm.params.metrics))
         if p.kind == "figure":
             table = wide(figure_cells(metrics, p.method), p.datasets)
         elif p.kind == "vs_report":

@@ -1,0 +1,166 @@
+"""One job per (dataset, space, method): every configuration of the method's grid on that space is built and evaluated
+in one process, with the gallery read once and its unit vectors kept once on the device.
+
+Each configuration still writes its own files (index folder, metrics.csv, timings.csv, per_query.parquet) and, last, a
+``provenance.json`` holding a key of everything its results depend on: its method and folder parameters, the build
+settings, the seed, the evaluation settings and the fingerprints (size, mtime) of the files it reads. A configuration
+whose files are all there with the same key is kept, not recomputed: adding one K to a grid re-runs the method's
+job on each space, which builds and evaluates only the new K. The job's own output is a manifest (one line per
+configuration, kept or built), written when all are done; a failure leaves the finished configurations in place.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .evaluate import TIMING_COLUMNS, Evaluator
+from .io import atomic_path
+from .methods import method as registered
+from .methods.registry import format_value
+
+log = logging.getLogger(__name__)
+OUTPUTS = ("metrics.csv", "timings.csv", "per_query.parquet")
+
+
+def fingerprint(path: str | os.PathLike) -> list:
+    """(size, mtime in ns) of a file: changes when the file is rewritten, costs no read of a 10 GB gallery."""
+    stat = os.stat(path)
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def provenance_key(facts: dict) -> str:
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+@dataclass
+class Configuration:
+    dataset: str
+    space: str
+    method: str
+    params: str  # the folder name
+
+    @property
+    def index_folder(self) -> Path:
+        return Path("results", self.dataset, "index", self.space, self.method, self.params)
+
+    @property
+    def metrics_folder(self) -> Path:
+        return Path("results", self.dataset, "metrics", self.space, self.method, self.params)
+
+
+def is_current(config: Configuration, key: str) -> bool:
+    """Every output of the configuration exists and was computed from the same facts."""
+    folder = config.metrics_folder
+    try:
+        recorded = json.loads((folder / "provenance.json").read_text())["key"]
+    except (OSError, ValueError, KeyError):
+        return False
+    files = [folder / name for name in OUTPUTS] + [config.index_folder / "index.json"]
+    return recorded == key and all(f.is_file() for f in files)
+
+
+def run_batch(configurations: list[Configuration], *, gallery, query, exact_scores: np.ndarray, inputs: dict,
+              settings: dict, seed: int, device: torch.device, memory_mb: int, latency_queries: int,
+              trained: dict[str, str] | None = None, progress: bool = True) -> list[dict]:
+    """Build and evaluate every configuration that is not current; returns the manifest rows.
+
+    ``gallery``/``query``: ``lshbench.io.Embeddings``; ``inputs``: name -> path of every file the results depend
+    on (fingerprinted into each key); ``trained``: training folder -> model.npz for methods with a training step."""
+    evaluator = None
+    rows = []
+    for config in configurations:
+        entry = registered(config.method)
+        params = entry.parse(config.params)
+        used = dict(inputs)
+        if entry.training is not None:
+            used["trained"] = trained[entry.training_folder(config.params)]
+        facts = {"method": config.method, "params": config.params, "settings": settings, "seed": seed,
+                 "latency_queries": latency_queries, "inputs": {k: fingerprint(v) for k, v in sorted(used.items())}}
+        key = provenance_key(facts)
+        if is_current(config, key):
+            rows.append({"params": config.params, "key": key, "status": "kept"})
+            log.info("%s %s: current, kept", config.method, config.params)
+            continue
+        (config.metrics_folder / "provenance.json").unlink(missing_ok=True)
+        arrays = None
+        if entry.training is not None:
+            arrays = {k: torch.from_numpy(v) for k, v in np.load(used["trained"]).items()}
+        index = entry.index_class().build(params, seed=seed, device=device, trained=arrays, **settings)
+        own = index.params()
+        differ = {k: (v, own.get(k)) for k, v in params.items() if format_value(own.get(k)) != format_value(v)}
+        if differ:
+            raise RuntimeError(f"{config.method}: the index's params() differ from its folder name {config.params} "
+                               f"(folder, index): {differ}")
+        seconds = fit(index, gallery, device)
+        save_index(index, config, seconds, device)
+        if evaluator is None:  # after the first build: the raw gallery a build used is freed by then
+            evaluator = Evaluator(torch.from_numpy(gallery.vectors), torch.from_numpy(gallery.labels),
+                                  torch.from_numpy(query.vectors), torch.from_numpy(query.labels),
+                                  torch.from_numpy(exact_scores), device=device, memory_mb=memory_mb)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        per_query, summary = evaluator.evaluate(index, latency_queries=latency_queries, progress=progress)
+        write_metrics(config, index, per_query, summary, gallery, query, seconds)
+        (config.metrics_folder / "provenance.json").write_text(json.dumps({"key": key, **facts}, indent=2))
+        rows.append({"params": config.params, "key": key, "status": "built"})
+        log.info("%s %s: built in %.2f s, evaluated in %.2f s", config.method, config.params, seconds,
+                 summary["evaluate_seconds"])
+        del index
+        gc.collect()
+    return rows
+
+
+def fit(index, gallery, device: torch.device) -> float:
+    """Fit on the raw gallery moved to the device for the build only (freed after): seconds."""
+    x, labels = torch.from_numpy(gallery.vectors).to(device), torch.from_numpy(gallery.labels)
+    start = time.perf_counter()
+    index.fit(x, labels)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    del x
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return seconds
+
+
+def save_index(index, config: Configuration, seconds: float, device: torch.device) -> None:
+    folder = config.index_folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.npy"):
+        stale.unlink()
+    arrays_bytes = sum(int(a.numel() * a.element_size()) for a in index.arrays().values())
+    index.save(folder, extra={"dataset": config.dataset, "space": config.space, "build_seconds": seconds,
+                              "index_bytes": arrays_bytes, "device": str(device)})
+
+
+def write_metrics(config: Configuration, index, per_query: dict, summary: dict, gallery, query,
+                  build_seconds: float) -> None:
+    """metrics.csv (what the configuration achieved: the index's own params() and the means), timings.csv (what the
+    machine measured) and per_query.parquet, each written atomically."""
+    folder = config.metrics_folder
+    folder.mkdir(parents=True, exist_ok=True)
+    index_bytes = sum(int(a.numel() * a.element_size()) for a in index.arrays().values())
+    row = {"dataset": config.dataset, "space": config.space, "dim": gallery.dim, "method": config.method,
+           "params": config.params, **index.params(), **summary, "build_seconds": build_seconds,
+           "index_bytes": index_bytes}
+    frame = pd.DataFrame({"query_id": query.ids, "label": query.labels, **per_query})
+    with atomic_path(folder / "per_query.parquet") as tmp:
+        frame.to_parquet(tmp, index=False)
+    keys = {"dataset": config.dataset, "space": config.space, "method": config.method, "params": config.params}
+    timings = {**keys, "n_queries": row["n_queries"], **{c: row.pop(c) for c in TIMING_COLUMNS}}
+    with atomic_path(folder / "timings.csv") as tmp:
+        pd.DataFrame([timings]).to_csv(tmp, index=False)
+    with atomic_path(folder / "metrics.csv") as tmp:
+        pd.DataFrame([row]).to_csv(tmp, index=False)
