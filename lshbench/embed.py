@@ -200,7 +200,8 @@ def _batches(split: ImageSplit, batch_size: int, threads: int, pin: bool, size: 
 
 
 class BackgroundWriter:
-    """``EmbeddingWriter.write`` on a thread: the device's next batch does not wait for Parquet encoding."""
+    """``EmbeddingWriter.write`` on a thread, which also brings each batch's features to the host: the device's next
+    batch is decoded and queued while this one is copied back and encoded to Parquet."""
 
     def __init__(self, writer):
         import queue
@@ -214,7 +215,8 @@ class BackgroundWriter:
         while (item := self.queue.get()) is not None:
             if self.failure is None:
                 try:
-                    self.writer.write(*item)
+                    ids, labels, features = item
+                    self.writer.write(ids, labels, features.cpu().numpy())
                 except BaseException as error:  # re-raised by put/close in the embedding loop
                     self.failure = error
 
@@ -320,7 +322,7 @@ def embed_split(
                     batch = batch.to(device, non_blocking=True)
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                         features = model(preprocess(batch))
-                    background.put(ids, labels, features.float().cpu().numpy())
+                    background.put(ids, labels, features.float())  # to the host on the writer thread
                 done += n
                 bar.update(n)
             bar.close()
