@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 from .methods import REGISTRY
-from .methods.registry import format_params, split_params  # noqa: F401 (format_params re-exported)
 
 # The report's backbones; any torchvision classification model name is accepted (its feature size is read from the
 # model in the embedding job), these are the ones whose feature size is known at parse time.
@@ -186,23 +185,6 @@ def check_separate_splits(dataset: dict, where: str) -> None:
         raise ConfigError(f"{where}.query_path: {dataset['query_path']} is the gallery's path; the queries would find "
                           f"themselves at rank 1. Give a separate folder, or leave query_path out to draw the queries "
                           f"from path (query_fraction)")
-
-
-def parse_params(text: str) -> dict:
-    """A folder name back to parameters, typed by the look of each value (integers, floats, true/false, text); a
-    method's own ``Method.parse`` types them by its declaration."""
-    out = {}
-    for key, value in split_params(text).items():
-        if value in ("true", "false"):
-            out[key] = value == "true"
-            continue
-        for kind in (int, float, str):
-            try:
-                out[key] = kind(value)
-                break
-            except ValueError:
-                pass
-    return out
 
 
 def model_spaces(config: dict) -> list[str]:

@@ -33,13 +33,6 @@ def format_params(params: Mapping) -> str:
     return "_".join(f"{key}={format_value(value)}" for key, value in params.items()) or "all"
 
 
-def split_params(text: str) -> dict[str, str]:
-    """'H=8_L=6_center=false' -> {'H': '8', 'L': '6', 'center': 'false'} ('_' before the next 'key=' splits)."""
-    if text == "all":
-        return {}
-    return dict(pair.partition("=")[::2] for pair in re.split(r"_(?=[A-Za-z]\w*=)", text))
-
-
 def cast(kind: type, text: str):
     if kind is bool:
         if text not in ("true", "false"):
