@@ -103,7 +103,8 @@ def run_batch(configurations: list[Configuration], *, gallery, query, exact_scor
             raise RuntimeError(f"{config.method}: the index's params() differ from its folder name {config.params} "
                                f"(folder, index): {differ}")
         seconds = fit(index, gallery, device)
-        save_index(index, config, seconds, device)
+        size = sum(int(a.numel() * a.element_size()) for a in index.arrays().values())  # the saved arrays' bytes
+        save_index(index, config, seconds, size, device)
         if evaluator is None:  # after the first build: the raw gallery a build used is freed by then
             evaluator = Evaluator(torch.from_numpy(gallery.vectors), torch.from_numpy(gallery.labels),
                                   torch.from_numpy(query.vectors), torch.from_numpy(query.labels),
@@ -111,7 +112,7 @@ def run_batch(configurations: list[Configuration], *, gallery, query, exact_scor
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         per_query, summary = evaluator.evaluate(index, latency_queries=latency_queries, progress=progress)
-        write_metrics(config, index, per_query, summary, gallery, query, seconds)
+        write_metrics(config, index, per_query, summary, gallery, query, seconds, size)
         (config.metrics_folder / "provenance.json").write_text(json.dumps({"key": key, **facts}, indent=2))
         rows.append({"params": config.params, "key": key, "status": "built"})
         log.info("%s %s: built in %.2f s, evaluated in %.2f s", config.method, config.params, seconds,
@@ -135,23 +136,21 @@ def fit(index, gallery, device: torch.device) -> float:
     return seconds
 
 
-def save_index(index, config: Configuration, seconds: float, device: torch.device) -> None:
+def save_index(index, config: Configuration, seconds: float, index_bytes: int, device: torch.device) -> None:
     folder = config.index_folder
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.npy"):
         stale.unlink()
-    arrays_bytes = sum(int(a.numel() * a.element_size()) for a in index.arrays().values())
     index.save(folder, extra={"dataset": config.dataset, "space": config.space, "build_seconds": seconds,
-                              "index_bytes": arrays_bytes, "device": str(device)})
+                              "index_bytes": index_bytes, "device": str(device)})
 
 
 def write_metrics(config: Configuration, index, per_query: dict, summary: dict, gallery, query,
-                  build_seconds: float) -> None:
+                  build_seconds: float, index_bytes: int) -> None:
     """metrics.csv (what the configuration achieved: the index's own params() and the means), timings.csv (what the
     machine measured) and per_query.parquet, each written atomically."""
     folder = config.metrics_folder
     folder.mkdir(parents=True, exist_ok=True)
-    index_bytes = sum(int(a.numel() * a.element_size()) for a in index.arrays().values())
     row = {"dataset": config.dataset, "space": config.space, "dim": gallery.dim, "method": config.method,
            "params": config.params, **index.params(), **summary, "build_seconds": build_seconds,
            "index_bytes": index_bytes}

@@ -16,16 +16,22 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 
-def _force(path: Path, problem: str) -> str:
-    return f"{path}: {problem}; re-create it with `--forcerun {path}`"
+def _problem(path: Path, problem: str) -> str:
+    return f"{path}: {problem}"
 
 
-def _redo(problem: str, dataset: str, space: str, method: str, params: str) -> str:
-    """A configuration's file is not a rule output: its method job rebuilds it once its provenance is gone."""
+def _force(message: str, path: Path) -> str:
+    """The fix of a rule output: re-create it."""
+    return f"{message}; re-create it with `--forcerun {path}`"
+
+
+def _redo(message: str, dataset: str, space: str, method: str, params: str) -> str:
+    """The fix of a configuration's file, which is not a rule output: its method job rebuilds it once its provenance
+    is gone."""
     provenance = Path("results", dataset, "metrics", space, method, params, "provenance.json")
     manifest = Path("results", dataset, "runs", space, f"{method}.json")
-    return (f"{problem.split('; re-create')[0]}; re-create it: delete {provenance} and run with "
-            f"`--forcerun {manifest}` (only that configuration is rebuilt)")
+    return (f"{message}; re-create it: delete {provenance} and run with `--forcerun {manifest}` (only that "
+            f"configuration is rebuilt)")
 
 
 def check_embedding(path: Path) -> list[str]:
@@ -34,13 +40,13 @@ def check_embedding(path: Path) -> list[str]:
         recorded = json.loads((meta.metadata or {}).get(b"lshbench", b"{}"))
         schema = pq.read_schema(path)
     except Exception as error:  # truncated: no footer, or not Parquet at all
-        return [_force(path, f"unreadable Parquet ({type(error).__name__})")]
+        return [_problem(path, f"unreadable Parquet ({type(error).__name__})")]
     problems = []
     if "rows" in recorded and meta.num_rows != recorded["rows"]:
-        problems.append(_force(path, f"{meta.num_rows} rows, metadata says {recorded['rows']}"))
+        problems.append(_problem(path, f"{meta.num_rows} rows, metadata says {recorded['rows']}"))
     dim = schema.field("embedding").type.list_size if "embedding" in schema.names else None
     if "dim" in recorded and dim != recorded["dim"]:
-        problems.append(_force(path, f"embedding size {dim}, metadata says {recorded['dim']}"))
+        problems.append(_problem(path, f"embedding size {dim}, metadata says {recorded['dim']}"))
     return problems
 
 
@@ -48,9 +54,9 @@ def check_rows(path: Path, expected: int | None) -> list[str]:
     try:
         rows = pq.read_metadata(path).num_rows
     except Exception as error:
-        return [_force(path, f"unreadable Parquet ({type(error).__name__})")]
+        return [_problem(path, f"unreadable Parquet ({type(error).__name__})")]
     if expected is not None and rows != expected:
-        return [_force(path, f"{rows} rows, expected {expected}")]
+        return [_problem(path, f"{rows} rows, expected {expected}")]
     return []
 
 
@@ -59,17 +65,17 @@ def check_index(folder: Path) -> list[str]:
     try:
         recorded = json.loads(info.read_text()).get("arrays", {})
     except (OSError, ValueError) as error:
-        return [_force(info, f"unreadable ({type(error).__name__})")]
+        return [_problem(info, f"unreadable ({type(error).__name__})")]
     problems = []
     for name, spec in recorded.items():
         path = folder / f"{name}.npy"
         try:
             array = np.load(path, mmap_mode="r")
         except Exception as error:  # missing, truncated (mmap of a short file), not .npy
-            problems.append(_force(info, f"{path.name} unreadable ({type(error).__name__})"))
+            problems.append(_problem(info, f"{path.name} unreadable ({type(error).__name__})"))
             continue
         if list(array.shape) != spec["shape"] or str(array.dtype) != spec["dtype"]:
-            problems.append(_force(info, f"{path.name} is {array.dtype}{list(array.shape)}, index.json recorded "
+            problems.append(_problem(info, f"{path.name} is {array.dtype}{list(array.shape)}, index.json recorded "
                                          f"{spec['dtype']}{spec['shape']}"))
     return problems
 
@@ -80,7 +86,7 @@ def check_npz(path: Path) -> list[str]:
             for name in arrays.files:
                 arrays[name]
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        return [_force(path, f"unreadable ({type(error).__name__})")]
+        return [_problem(path, f"unreadable ({type(error).__name__})")]
     return []
 
 
@@ -94,7 +100,7 @@ def verify_results(embeddings: list[str], plan: list, root: str | os.PathLike = 
         path = root / name
         if path.is_file():
             checked += 1
-            problems += check_embedding(path)
+            problems += [_force(message, path) for message in check_embedding(path)]
             if path.name == "query.parquet" and not problems:
                 query_rows[(path.parts[-4], path.parts[-2])] = pq.read_metadata(path).num_rows
     for dataset, space, method, params in plan:
@@ -103,7 +109,8 @@ def verify_results(embeddings: list[str], plan: list, root: str | os.PathLike = 
         metrics = root / "results" / dataset / "metrics" / space / method / params
         if exact.is_file():
             checked += 1
-            problems += check_rows(exact, query_rows.get((dataset, space)))
+            problems += [_force(message, exact)
+                         for message in check_rows(exact, query_rows.get((dataset, space)))]
         found = []
         if (index / "index.json").is_file():
             checked += 1
@@ -113,12 +120,12 @@ def verify_results(embeddings: list[str], plan: list, root: str | os.PathLike = 
             try:
                 n_queries = int(pd.read_csv(metrics / "metrics.csv")["n_queries"].iloc[0])
             except Exception as error:
-                found.append(_force(metrics / "metrics.csv", f"unreadable ({type(error).__name__})"))
+                found.append(_problem(metrics / "metrics.csv", f"unreadable ({type(error).__name__})"))
                 n_queries = None
             found += check_rows(metrics / "per_query.parquet", n_queries)
         problems += [_redo(problem, dataset, space, method, params) for problem in found]
     for dataset, space in dict.fromkeys((d, s) for d, s, _, _ in plan):
         for networks in sorted((root / "results" / dataset / "train" / space).glob("*/*/model.npz")):
             checked += 1
-            problems += check_npz(networks)
+            problems += [_force(message, networks) for message in check_npz(networks)]
     return problems, checked
