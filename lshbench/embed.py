@@ -234,6 +234,7 @@ class BackgroundWriter:
 
 def library_versions() -> dict:
     import pyarrow
+    import simplejpeg
     import torchvision
 
     return {
@@ -242,6 +243,7 @@ def library_versions() -> dict:
         "torchvision": torchvision.__version__,
         "numpy": np.__version__,
         "pyarrow": pyarrow.__version__,
+        "simplejpeg": simplejpeg.__version__,
         "python": platform.python_version(),
     }
 
@@ -267,9 +269,11 @@ def embed_split(
     ``precision``: fp32 (the reproduction: TF32 is switched off on CUDA, so convolutions and products are true
     float32) or bf16 (autocast: about twice the speed on GPUs, features rounded). ``on_bad_image``: an image that
     cannot be decoded fails the job with its name ('fail') or is left out and counted in the metadata ('skip').
-    ``num_workers``: threads that decode compressed images (PIL); ``decoder``: auto (torchvision's decode_jpeg on
-    CUDA, PIL on the CPU), pil or torchvision (lshbench.decode)."""
+    ``num_workers``: threads that decode compressed images on the CPU; ``decoder``: auto (torchvision's decode_jpeg
+    on CUDA, simplejpeg on the CPU), simplejpeg, pil or torchvision (lshbench.decode)."""
     from tqdm import tqdm
+
+    from .decode import resolve as resolve_decoder
 
     device = torch.device(device)
     model = model.to(device, memory_format=torch.channels_last).eval()
@@ -292,8 +296,7 @@ def embed_split(
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if cuda else ""),
         "precision": precision,
         "autocast": "bfloat16" if bf16 else "none",
-        **({"decoder": ("torchvision" if cuda else "pil") if decoder == "auto" else decoder}
-           if split.images is None else {}),
+        **({"decoder": resolve_decoder(decoder, device)} if split.images is None else {}),
         "class_names": split.class_names,
         "versions": library_versions(),
     }

@@ -1,17 +1,18 @@
 """Every decoding path gives the report's preprocessing (the whole image resized to the model's size, bilinear with
 antialiasing): the same small JPEG set embedded through PIL (the reference), PIL with reduced-size JPEG decoding,
-torchvision's batch decoder (on the CPU here, and on CUDA where there is one), from an ImageFolder and from a Hugging
+simplejpeg (libjpeg-turbo) with torch's uint8 resize, whole and reduced-size, torchvision's batch decoder (on the CPU here, and on CUDA where there is one), from an ImageFolder and from a Hugging
 Face Parquet copy; and a corrupt image is named or skipped, never embedded as zeros."""
 
 import io
 
 import numpy as np
 import pytest
+import simplejpeg
 import torch
 from PIL import Image
 
 from lshbench.datasets import BadImage, EncodedImages, ImageSplit, open_split, prepare
-from lshbench.decode import BatchDecoder, pil_decode
+from lshbench.decode import BatchDecoder, pil_decode, turbo_decode, turbo_scaling
 from lshbench.embed import build_model, embed_split
 from lshbench.io import read_embeddings, read_metadata
 
@@ -66,6 +67,27 @@ def test_torchvision_decoder_matches_pil_pixels(blobs):
     assert (images.int() - reference.int()).abs().max() <= 1
 
 
+def test_simplejpeg_decoder_matches_pil_pixels(blobs):
+    reference = torch.stack([torch.from_numpy(pil_decode(b, SIZE, "x", draft=False)) for b in blobs])
+    decode = BatchDecoder(SIZE, "cpu", decoder="simplejpeg", draft=False, threads=2)
+    images, errors = decode(blobs, [f"{i}" for i in range(len(blobs))])
+    decode.close()
+    assert errors == [""] * len(blobs)
+    # libjpeg-turbo's IDCT in both; torch's uint8 antialiased bilinear resize against PIL's: at most 1 level apart
+    assert (images.int() - reference.int()).abs().max() <= 1
+    assert torch.equal(images[11:], reference[11:])  # the CMYK JPEG and the PNG go to PIL
+    assert turbo_decode(blobs[11], SIZE) is None and turbo_decode(blobs[12], SIZE) is None
+    assert turbo_decode(blobs[3][: len(blobs[3]) // 2], SIZE) is None  # truncated: PIL names it
+
+
+def test_reduced_size_decoding_never_goes_below_the_target():
+    big = encoded(photo(0, size=(500, 375)))
+    for size, factor in ((224, 1), (160, 1 / 2), (112, 3 / 8), (64, 1 / 4), (32, 1 / 8)):
+        decoded = simplejpeg.decode_jpeg(big, colorspace="RGB", **turbo_scaling(375, 500, size))
+        assert min(decoded.shape[:2]) >= size
+        assert decoded.shape[:2] == (-(-375 * factor // 1), -(-500 * factor // 1))
+
+
 def reference_features(blobs: list[bytes]) -> np.ndarray:
     """The report's preprocessing by hand: PIL decodes the whole image, resizes it (bilinear), ImageNet mean/std."""
     from lshbench.embed import Preprocess
@@ -78,8 +100,9 @@ def reference_features(blobs: list[bytes]) -> np.ndarray:
 def test_every_path_gives_the_reference_features(blobs, tmp_path):
     """Tolerances, as the relative L2 distance of each image's features to the reference: torchvision's decoder 1%
     (the same libjpeg IDCT; pixels at most 1 level apart, from rounding after torch's resize); reduced-size JPEG
-    decoding 5% (libjpeg's DCT scaling averages 2x2 blocks before the bilinear resize, a slightly different low-pass
-    filter); PIL in threads 0 (the same code on the same bytes)."""
+    decoding 5% (libjpeg's DCT scaling averages blocks before the bilinear resize, a slightly different low-pass
+    filter; simplejpeg may pick a scale M/8 other than PIL's 1/2^k); PIL in threads 0 (the same code on the same
+    bytes)."""
     reference = reference_features(blobs)
     tv = features(split_of(blobs), tmp_path, decoder="torchvision", num_workers=0)
     assert relative(tv, reference).max() < 0.01
@@ -88,6 +111,9 @@ def test_every_path_gives_the_reference_features(blobs, tmp_path):
     assert relative(drafted[12:], reference[12:]).max() < 1e-6  # the PNG is decoded whole
     threaded = features(split_of(blobs), tmp_path, decoder="pil", num_workers=3)
     np.testing.assert_array_equal(threaded, drafted)
+    turbo = features(split_of(blobs), tmp_path, decoder="simplejpeg", num_workers=2)
+    assert relative(turbo, reference).max() < 0.05
+    assert relative(turbo[11:], drafted[11:]).max() < 1e-6  # CMYK and PNG: PIL, as in the pil decoder
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: nvJPEG cannot be compared")
@@ -120,9 +146,11 @@ def test_parquet_and_imagefolder_sources_agree(tmp_path):
     a = features(open_split(hf, tmp_path / "res-hf", "gallery", SIZE), tmp_path, num_workers=2)
     b = features(open_split(folder, tmp_path / "res-folder", "gallery", SIZE), tmp_path, num_workers=2)
     np.testing.assert_array_equal(a, b)
+    for written in tmp_path.glob("*.parquet"):
+        assert read_metadata(written)["decoder"] == "simplejpeg"  # auto on the CPU
 
 
-@pytest.mark.parametrize("decoder", ["pil", "torchvision"])
+@pytest.mark.parametrize("decoder", ["simplejpeg", "pil", "torchvision"])
 def test_a_corrupt_jpeg_is_named_or_skipped_never_zeros(blobs, decoder, tmp_path):
     broken = list(blobs)
     broken[3] = broken[3][: len(broken[3]) // 2]  # truncated
