@@ -113,13 +113,14 @@ def resize_on_device(image: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class BatchDecoder:
-    """A batch of encoded images -> (uint8 (B, size, size, 3) tensor, one error message or '' per image).
+    """A batch of encoded images -> (uint8 (B, size, size, 3) tensor, one error message or '' per image); decoded on
+    the host, the batch is written straight into pinned memory where ``pin`` (for an asynchronous copy to CUDA).
 
     Images that fail are returned as zeros *with* their error, for the caller to skip or fail on."""
 
     def __init__(self, size: int, device: torch.device | str = "cpu", decoder: str = "auto", threads: int = 1,
-                 draft: bool = True):
-        self.size, self.device, self.draft = size, torch.device(device), draft
+                 draft: bool = True, pin: bool = False):
+        self.size, self.device, self.draft, self.pin = size, torch.device(device), draft, pin
         self.decoder = resolve(decoder, self.device)
         self.pool = ThreadPoolExecutor(max(1, threads)) if threads > 1 else None
 
@@ -160,7 +161,7 @@ class BatchDecoder:
         errors = list(errors or [""] * len(blobs))
         on_device = self.decoder == "torchvision"
         out = torch.empty(len(blobs), self.size, self.size, 3, dtype=torch.uint8,
-                          device=self.device if on_device else "cpu")
+                          device=self.device if on_device else "cpu", pin_memory=self.pin and not on_device)
         pending = self._torchvision(blobs, errors, out) if on_device else list(range(len(blobs)))
         if pending:
             self._cpu(blobs, names, errors, out, pending)

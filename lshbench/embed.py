@@ -190,13 +190,25 @@ def _batches(split: ImageSplit, batch_size: int, threads: int, pin: bool, size: 
             batch = torch.from_numpy(split.images[start : start + batch_size])
             yield (batch.pin_memory() if pin else batch), None
         return
-    decode = BatchDecoder(size, device, decoder=decoder, threads=threads)
+    decode = BatchDecoder(size, device, decoder=decoder, threads=threads, pin=pin)
     try:
         for blobs, names, errors in prefetch(split.encoded.chunks(batch_size)):
-            batch, errors = decode(blobs, names, errors)
-            yield (batch.pin_memory() if pin and batch.device.type == "cpu" else batch), errors
+            yield decode(blobs, names, errors)
     finally:
         decode.close()
+
+
+def to_device(batch: torch.Tensor, device: torch.device, copies) -> torch.Tensor:
+    """A host batch to ``device``. On CUDA the copy goes on the side stream ``copies``: from pinned memory it is
+    asynchronous, so it runs while the model still works on the previous batch; the model's stream waits for it."""
+    if copies is None or batch.device.type == device.type:
+        return batch.to(device)
+    with torch.cuda.stream(copies):
+        moved = batch.to(device, non_blocking=True)
+    compute = torch.cuda.current_stream(device)
+    compute.wait_stream(copies)
+    moved.record_stream(compute)  # the allocator must not reuse it before the model is done with it
+    return moved
 
 
 class BackgroundWriter:
@@ -304,6 +316,7 @@ def embed_split(
     skipped: list[str] = []
     with EmbeddingWriter(out_path, dim, meta) as writer:
         background = BackgroundWriter(writer)
+        copies = torch.cuda.Stream(device) if cuda else None  # host-to-device copies beside the model's stream
         try:
             done = 0
             bar = tqdm(total=len(split), unit="img", desc=f"{split.dataset}/{split.split}", disable=not progress)
@@ -322,7 +335,7 @@ def embed_split(
                     skipped += bad
                     log.warning("skipped %d image(s): %s", len(bad), "; ".join(bad[:3]))
                 if len(batch):
-                    batch = batch.to(device, non_blocking=True)
+                    batch = to_device(batch, device, copies)
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                         features = model(preprocess(batch))
                     background.put(ids, labels, features.float())  # to the host on the writer thread

@@ -122,6 +122,15 @@ def test_cuda_decoder_matches_the_reference(blobs, tmp_path):
     assert relative(cuda, reference_features(blobs)).max() < 0.02  # nvJPEG's IDCT, chroma upsampling differ a little
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_cpu_decoding_feeds_a_cuda_model_through_the_copy_stream(blobs, tmp_path):
+    """Batches decoded on the host reach the model through the side copy stream: the features are the CPU's (float32
+    on both, TF32 off), so no batch is read before its copy has landed."""
+    on_cpu = features(split_of(blobs * 4), tmp_path, decoder="simplejpeg", num_workers=2)
+    on_cuda = features(split_of(blobs * 4), tmp_path, decoder="simplejpeg", num_workers=2, device="cuda")
+    assert relative(on_cuda, on_cpu).max() < 1e-3
+
+
 def test_parquet_and_imagefolder_sources_agree(tmp_path):
     import datasets
 
