@@ -72,10 +72,12 @@ def pil_decode(data: bytes, size: int, source: str, draft: bool = True) -> np.nd
 def resize_uint8(array: np.ndarray, size: int) -> np.ndarray:
     """uint8 (H, W, 3) -> uint8 (size, size, 3) on the CPU: torch's uint8 antialiased bilinear kernel (within 1 level
     of PIL's BILINEAR, about twice as fast)."""
+    from torchvision.transforms.v2.functional import resize
+
     if array.shape[:2] == (size, size):
         return array
-    x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0)  # a channels-last view, no copy
-    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True)[0].permute(1, 2, 0).numpy()
+    # torchvision's resize keeps the (H, W, 3) layout of the view (F.interpolate's result would need a transpose)
+    return resize(torch.from_numpy(array).permute(2, 0, 1), [size, size], antialias=True).permute(1, 2, 0).numpy()
 
 
 def turbo_scaling(height: int, width: int, size: int) -> dict:
