@@ -8,7 +8,7 @@ antialiasing; normalisation follows in ``lshbench.embed.Preprocess``):
   on CUDA. Anything it cannot take (PNG, CMYK or 16-bit images, a corrupt file) falls back to PIL, image by image.
 * ``simplejpeg``: the default on the CPU. JPEGs (YCbCr or grayscale) are decoded by libjpeg-turbo through
   simplejpeg in a pool of threads and resized by torch's uint8 antialiased bilinear kernel (within 1 level of PIL's
-  ``BILINEAR``); at 2 threads about twice the rate of PIL decoding and resizing (benchmarks/imagenet_scale.py).
+  ``BILINEAR``); at 2 threads 1.7x the rate of PIL decoding and resizing (benchmarks/imagenet_scale.py).
   Where the target is at most half the image in both directions, the JPEG is decoded at a reduced size first
   (libjpeg-turbo's DCT scaling by a factor M/8 of at most 1/2, never below the target). Anything else (PNG, CMYK,
   a JPEG libjpeg-turbo reports as damaged) goes to PIL, image by image.
