@@ -167,7 +167,8 @@ def main():
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every size (images, vectors, K)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: threads)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="threads decoding JPEGs on the CPU (default: --threads)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--bare-seconds", type=float, default=10.0, help="how long the bare model is timed")

@@ -216,7 +216,7 @@ def _open_package(cfg: dict, split: str) -> ImageSplit:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Items decoded one at a time (Hugging Face, ImageFolder)
+# Compressed images read in order, a chunk at a time (Hugging Face, ImageFolder); decoded by lshbench.decode
 
 
 @dataclass
