@@ -3,10 +3,17 @@ in one process, with the gallery read once and its unit vectors kept once on the
 
 Each configuration still writes its own files (index folder, metrics.csv, timings.csv, per_query.parquet) and, last, a
 ``provenance.json`` holding a key of everything its results depend on: its method and folder parameters, the build
-settings, the seed, the evaluation settings and the fingerprints (size, mtime) of the files it reads. A configuration
-whose files are all there with the same key is kept, not recomputed: adding one K to a grid re-runs the method's
-job on each space, which builds and evaluates only the new K. The job's own output is a manifest (one line per
-configuration, kept or built), written when all are done; a failure leaves the finished configurations in place.
+settings, the seed, the evaluation settings, the fingerprints (size, mtime) of the files it reads and the hash of the
+code that computes it (lshbench.code.method_code: the method's module, what it imports, this runner and the
+evaluator). A configuration whose files are all there with the same key is kept, not recomputed: adding one K to a
+grid re-runs the method's job on each space, which builds and evaluates only the new K. The job's own output is a
+manifest (one line per configuration, kept or built), written when all are done; a failure leaves the finished
+configurations in place.
+
+A job whose configurations are all current, with the keys of its last completed run (``last_run.json`` beside them),
+has no reason to run but that it was asked to (``--forcerun``/``--forceall`` of its manifest, or the manifest
+deleted): then every configuration is rebuilt, as the user asked. With one configuration's provenance.json deleted
+(what ``verify`` advises for a broken file), a forced job rebuilds only that configuration.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .code import method_code
 from .evaluate import TIMING_COLUMNS, Evaluator
 from .io import atomic_path
 from .methods import method as registered
@@ -58,6 +66,18 @@ class Configuration:
     def metrics_folder(self) -> Path:
         return Path("results", self.dataset, "metrics", self.space, self.method, self.params)
 
+    @property
+    def last_run(self) -> Path:
+        """The record of the method job's last completed run: {folder name: key} of its configurations."""
+        return Path("results", self.dataset, "metrics", self.space, self.method, "last_run.json")
+
+
+def read_last_run(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())["keys"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
 
 def is_current(config: Configuration, key: str) -> bool:
     """Every output of the configuration exists and was computed from the same facts."""
@@ -79,16 +99,25 @@ def run_batch(configurations: list[Configuration], *, gallery, query, exact_scor
     on (fingerprinted into each key); ``trained``: training folder -> model.npz for methods with a training step."""
     evaluator = None
     rows = []
+    planned = []
     for config in configurations:
         entry = registered(config.method)
-        params = entry.parse(config.params)
         used = dict(inputs)
         if entry.training is not None:
             used["trained"] = trained[entry.training_folder(config.params)]
         facts = {"method": config.method, "params": config.params, "settings": settings, "seed": seed,
-                 "latency_queries": latency_queries, "inputs": {k: fingerprint(v) for k, v in sorted(used.items())}}
-        key = provenance_key(facts)
-        if is_current(config, key):
+                 "latency_queries": latency_queries, "code": method_code(entry.module),
+                 "inputs": {k: fingerprint(v) for k, v in sorted(used.items())}}
+        planned.append((config, entry, used, facts, provenance_key(facts)))
+    keys = {config.params: key for config, *_, key in planned}
+    current = {config.params: is_current(config, key) for config, *_, key in planned}
+    forced = bool(planned) and all(current.values()) and read_last_run(planned[0][0].last_run) == keys
+    if forced:
+        log.info("every configuration is current and as in the last completed run, yet the job runs: it was forced "
+                 "(--forcerun/--forceall, or its manifest deleted); rebuilding all %d", len(planned))
+    for config, entry, used, facts, key in planned:
+        params = entry.parse(config.params)
+        if not forced and current[config.params]:
             rows.append({"params": config.params, "key": key, "status": "kept"})
             log.info("%s %s: current, kept", config.method, config.params)
             continue
@@ -119,6 +148,9 @@ def run_batch(configurations: list[Configuration], *, gallery, query, exact_scor
                  summary["evaluate_seconds"])
         del index
         gc.collect()
+    if planned:
+        with atomic_path(planned[0][0].last_run) as tmp:
+            tmp.write_text(json.dumps({"keys": keys}, indent=2))
     return rows
 
 

@@ -4,6 +4,7 @@ import os
 
 from snakemake.exceptions import WorkflowError
 
+from lshbench.code import code_hash, method_code
 from lshbench.config import (
     FEATURE_DIMS,
     ConfigError,
@@ -168,6 +169,17 @@ def trained_inputs(wildcards):
             for f in folders
         ]
     }
+
+
+def run_code(wildcards):
+    """The hash of the code a method job's results come from (its module, what it imports, the batch runner and the
+    evaluator; lshbench/code.py): an edit re-runs that method's jobs, and the job rebuilds its configurations."""
+    return method_code(REGISTRY[wildcards.method].module)
+
+
+def training_code(wildcards):
+    """The hash of a method's training code (its module and what it imports)."""
+    return code_hash(REGISTRY[wildcards.method].module)
 
 
 def method_conda(wildcards):

@@ -30,6 +30,7 @@ rule run_method:
     params:
         configurations=run_configurations,
         settings=method_settings,
+        code=run_code,
         seed=config["seed"],
         latency_queries=config["evaluation"]["latency_queries"],
     script:

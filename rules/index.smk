@@ -15,6 +15,8 @@ rule exact_neighbours:
         gpu=GPU,
         mem_mb=config["evaluation"]["mem_mb"],
         runtime=config["evaluation"]["runtime"],
+    params:
+        code=code_hash("lshbench.evaluate", "lshbench.io"),
     script:
         "../workflow/scripts/exact_neighbours.py"
 
@@ -41,5 +43,6 @@ rule train:
         runtime=config["evaluation"]["runtime"],
     params:
         seed=config["seed"],
+        code=training_code,
     script:
         "../workflow/scripts/train.py"

@@ -259,3 +259,62 @@ def test_html_report(workdir):
     snakemake(workdir, workdir / "test-config.yaml", "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
     assert "figure1_kmeans.csv" in html and "digits_tradeoff.png" in html
+
+
+def checkout_copy(repo, root):
+    """A copy of the repository (file times kept: nothing re-runs for its own sake) to edit the code of."""
+    checkout = root / "checkout"
+    shutil.copytree(repo, checkout, ignore=shutil.ignore_patterns(".venv", ".git", "results", "resources",
+                                                                  ".snakemake", "__pycache__", "*.egg-info"))
+    return checkout
+
+
+def run_checkout(checkout, workdir, *args, check=True):
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(checkout / "Snakefile"),
+                             "--directory", str(workdir), "--cores", "2", "--scheduler", "greedy", "--configfile",
+                             str(workdir / "test-config.yaml"), *args], capture_output=True, text=True,
+                            env={**os.environ, "TORCH_HOME": str(workdir / "torch-home")})
+    result.output = result.stdout + result.stderr
+    assert not check or result.returncode == 0, result.output[-4000:]
+    return result
+
+
+def statuses(root, space, method):
+    manifest = json.loads((root / "results" / "digits" / "runs" / space / f"{method}.json").read_text())
+    return {c["params"]: c["status"] for c in manifest["configurations"]}
+
+
+def test_an_edit_of_a_method_module_reruns_its_jobs_and_rebuilds_them(workdir, repo, tmp_path):
+    root = tmp_path / "run"
+    shutil.copytree(workdir, root, symlinks=True)
+    checkout = checkout_copy(repo, tmp_path)
+    assert "Nothing to be done" in run_checkout(checkout, root, "-n").output
+    module = checkout / "lshbench" / "methods" / "hyperplane.py"
+    module.write_text(module.read_text() + "\n# an edit\n")
+    planned = planned_jobs(run_checkout(checkout, root, "-n").output)
+    upstream = {"download", "embed", "pca", "exact_neighbours", "train", "run_method"}
+    assert {(rule, w.get("space"), w.get("method")) for rule, w in planned if rule in upstream} == {
+        ("run_method", "small", "hyperplane")}
+    assert {job_name(rule, w) for rule, w in planned if rule not in upstream} == {
+        "collect_metrics", "table figure2_hyperplane", "table vs_report", "table summary", "plot digits_hyperplane",
+        "plot digits_tradeoff", "plot digits_qps", "checksums", "all"}
+    kmeans = {p: p.stat().st_mtime_ns for p in (root / "results" / "digits" / "metrics").rglob("kmeans/*/metrics.csv")}
+    run_checkout(checkout, root)
+    assert statuses(root, "small", "hyperplane") == {"H=4_L=2_center=true": "built"}
+    provenance = root / "results" / "digits" / "metrics" / "small" / "hyperplane" / "H=4_L=2_center=true"
+    assert json.loads((provenance / "provenance.json").read_text())["code"] != json.loads(
+        (workdir / provenance.relative_to(root) / "provenance.json").read_text())["code"]
+    assert all(p.stat().st_mtime_ns == mtime for p, mtime in kmeans.items())  # other methods untouched
+    assert "Nothing to be done" in run_checkout(checkout, root, "-n").output
+
+
+def test_forcerun_of_a_method_job_rebuilds_every_configuration(workdir, tmp_path):
+    root = tmp_path / "run"
+    shutil.copytree(workdir, root, symlinks=True)
+    config = root / "test-config.yaml"
+    snakemake(root, config, "--forcerun", "results/digits/runs/small/kmeans.json")
+    assert statuses(root, "small", "kmeans") == {"K=5_probes=1": "built", "K=10_probes=1": "built"}
+    assert statuses(root, "small-pca16", "kmeans") == statuses(workdir, "small-pca16", "kmeans")  # not forced
+    for params in ("K=5_probes=1", "K=10_probes=1"):  # deterministic: the same numbers again
+        metrics = ("results", "digits", "metrics", "small", "kmeans", params, "metrics.csv")
+        assert root.joinpath(*metrics).read_bytes() == workdir.joinpath(*metrics).read_bytes()
