@@ -14,6 +14,9 @@ from .methods import REGISTRY
 # The report's backbones; any torchvision classification model name is accepted (its feature size is read from the
 # model in the embedding job), these are the ones whose feature size is known at parse time.
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+# Every torchvision classification model with a linear classifier to remove (SqueezeNet's is a convolution): shipped as
+# a list so that parsing needs no torch; tests/test_config.py checks it against the installed torchvision.
+TORCHVISION_MODELS = tuple((Path(__file__).parent / "data" / "torchvision_models.txt").read_text().split())
 # Strings that become paths must match these whole (JSON Schema's "$" also matches before a final newline).
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 WEIGHTS_NAME = re.compile(r"[A-Z0-9_]+")
@@ -150,6 +153,7 @@ def check(config: dict) -> None:
     seen = set()
     for i, model in enumerate(config["models"]):
         where = f"models[{i}] ('{model['name']}')"
+        check_arch(model["arch"], f"{where}.arch")
         if model["name"] in seen:
             raise ConfigError(f"{where}: name '{model['name']}' is used twice; model names must be unique")
         seen.add(model["name"])
@@ -169,6 +173,19 @@ def check(config: dict) -> None:
                 raise ConfigError(f"{where}.pca: two entries give the same space name '{name}' (variance targets "
                                   f"that round alike); remove one")
     check_methods(config)
+
+
+def check_arch(arch, where: str) -> None:
+    """``arch`` names a torchvision classification model lshbench can embed with (whole: no stray whitespace)."""
+    if arch in TORCHVISION_MODELS:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(str(arch).strip(), TORCHVISION_MODELS, n=3)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    raise ConfigError(f"{where}: {arch!r} is not a torchvision classification model with a linear classifier "
+                      f"(torchvision.models.list_models(module=torchvision.models), less SqueezeNet){hint} "
+                      f"The {len(TORCHVISION_MODELS)} names are listed in lshbench/data/torchvision_models.txt")
 
 
 def check_separate_splits(dataset: dict, where: str) -> None:
@@ -263,11 +280,20 @@ def validate(config: dict, path: str | Path) -> None:
                     instance.setdefault(key, copy.deepcopy(sub["default"]))
         yield from jsonschema.Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
 
-    Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"properties": set_defaults})
+    # JSON Schema counts 5.0 as an integer; lshbench does not: a float where a count belongs is refused at parse time,
+    # naming the field, rather than failing inside a job (or being cut by int() somewhere).
+    checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, instance: isinstance(instance, int) and not isinstance(instance, bool))
+    Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"properties": set_defaults},
+                                             type_checker=checker)
     error = jsonschema.exceptions.best_match(Validator(schema(path)).iter_errors(config))
     if error is not None:
         where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error.absolute_path).replace(".[", "[")
-        raise ConfigError(f"{where or 'config'}: {error.message}")
+        hint = ""
+        if error.validator == "type" and isinstance(error.instance, float) and "integer" in str(error.validator_value):
+            hint = f" (integer fields take whole numbers written without a decimal point: {error.instance:g}, " \
+                   f"not {error.instance!r})"
+        raise ConfigError(f"{where or 'config'}: {error.message}{hint}")
 
 
 def check_methods(config: dict) -> None:

@@ -65,6 +65,31 @@ BAD = {
                               ["methods.hyperplane.spaces is set (['m']) but no dataset has a grids.hyperplane"]),
     "colliding pca space names": (lambda c: c["models"][0].update(pca={"variance": [0.95, 0.9500001]}),
                                   ["give the same space name 'm-pcavar95'"]),
+    # values that passed parsing and failed only inside a job (issue 16), some deleting embeddings first
+    "K of 5.0": (lambda c: (c["datasets"][0].update(grids={"kmeans": {"K": [5.0]}}),
+                            c.update(methods={"kmeans": {"spaces": ["m"]}})),
+                 ["datasets[0].grids.kmeans.K[0]: 5.0 is not of type 'integer'", "5, not 5.0"]),
+    "L of 2.0": (lambda c: (c["datasets"][0].update(grids={"hyperplane": {"H": [4], "L": [2.0]}}),
+                            c.update(methods={"hyperplane": {"spaces": ["m"]}})),
+                 ["datasets[0].grids.hyperplane.L[0]: 2.0 is not of type 'integer'"]),
+    "embedding batch size of 64.0": (lambda c: c.update(embedding={"batch_size": 64.0}),
+                                     ["embedding.batch_size: 64.0 is not of type 'integer'"]),
+    "image size of 32.0": (lambda c: c["models"][0].update(image_size=32.0),
+                           ["models[0].image_size: 32.0 is not of type 'integer'"]),
+    "neural epochs of 2.0": (lambda c: (c["datasets"][0].update(grids={"neural": {"J": [4]}}),
+                                        c.update(methods={"neural": {"spaces": ["m"], "epochs": 2.0}})),
+                             ["methods.neural.epochs: 2.0 is not of type 'integer'"]),
+    "evaluation threads of 1.0": (lambda c: c.update(evaluation={"threads": 1.0}),
+                                  ["evaluation.threads: 1.0 is not of type 'integer'"]),
+    "embedding threads of 1.0": (lambda c: c.update(embedding={"threads": 1.0}),
+                                 ["embedding.threads: 1.0 is not of type 'integer'"]),
+    "unknown arch": (lambda c: c["models"][0].update(arch="resnet19"),
+                     ["models[0] ('m').arch: 'resnet19' is not a torchvision classification model",
+                      "did you mean resnet18"]),
+    "arch with a trailing newline": (lambda c: c["models"][0].update(arch="resnet18\n"),
+                                     ["models[0] ('m').arch: 'resnet18\\n' is not a torchvision classification"]),
+    "arch without a linear classifier": (lambda c: c["models"][0].update(arch="squeezenet1_0"),
+                                         ["models[0] ('m').arch: 'squeezenet1_0' is not"]),
 }
 
 
@@ -125,3 +150,17 @@ def test_neural_j_larger_than_h(tmp_path):
                                     c.update(methods={"neural": {"spaces": ["m"]}})))
     result = snakemake(tmp_path, config, "-n", check=False)
     assert result.returncode != 0 and "grids.neural.J: 900 exceeds methods.neural.H = 800" in result.output
+
+
+def test_the_shipped_model_list_is_torchvisions_classification_models_with_a_linear_classifier():
+    import torch
+    import torchvision
+
+    from lshbench.config import TORCHVISION_MODELS
+
+    everything = torchvision.models.list_models(module=torchvision.models)
+    without_linear = {"squeezenet1_0", "squeezenet1_1"}  # their classifier is a convolution
+    assert list(TORCHVISION_MODELS) == [arch for arch in everything if arch not in without_linear]
+    for arch in without_linear:
+        model = torchvision.models.get_model(arch, weights=None)
+        assert not any(isinstance(module, torch.nn.Linear) for module in model.modules())

@@ -117,6 +117,24 @@ def test_changing_one_models_image_size_reruns_only_its_jobs(workdir):
     assert sorted({rule for rule, _ in jobs}) == ["embed", "pca"] and len(jobs) == 20 + 5
 
 
+@pytest.mark.parametrize("change,field", [
+    (lambda c: c["models"][1].update(image_size=32.0), "models[1].image_size: 32.0 is not of type 'integer'"),
+    (lambda c: c["models"][1].update(arch="resnet19"), "models[1] ('local').arch: 'resnet19' is not"),
+])
+def test_a_bad_model_value_fails_at_parse_time_and_keeps_its_embeddings(workdir, change, field):
+    # both used to pass parsing; Snakemake then deleted the model's embeddings before the failing job ran
+    root, config = workdir
+    changed = copy.deepcopy(config)
+    change(changed)
+    path = root / "bad-model.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    embeddings = {p: p.stat().st_mtime_ns for p in (root / "results").glob("*/embeddings/local/*.parquet")}
+    assert len(embeddings) == 10
+    result = snakemake(root, path, check=False)
+    assert result.returncode != 0 and field in result.output, result.output[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in embeddings if p.is_file()} == embeddings
+
+
 def test_offline_missing_dataset_gives_one_clear_error(tmp_path):
     config = {"datasets": [{"name": "cifar10", "source": "cifar10"}],
               "models": [{"name": "m", "arch": "resnet18", "weights": "none", "image_size": 32}]}
