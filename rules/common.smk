@@ -173,7 +173,8 @@ def trained_inputs(wildcards):
 
 def run_code(wildcards):
     """The hash of the code a method job's results come from (its module, what it imports, the batch runner and the
-    evaluator; lshbench/code.py): an edit re-runs that method's jobs, and the job rebuilds its configurations."""
+    evaluator; lshbench/code.py): an edit re-runs that method's jobs, and the job rebuilds its configurations.
+    """
     return method_code(REGISTRY[wildcards.method].module)
 
 
