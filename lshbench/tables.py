@@ -140,3 +140,17 @@ def history_table(paths: list[str | Path], trainings: list[tuple[str, str, str]]
         frame.insert(2, "training", training)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["dataset", "space", "training"])
+
+
+def make_table(kind: str, method: str, datasets: list[str], metrics: list, histories: list,
+               trainings: list) -> pd.DataFrame:
+    """One table of the `table` rule (rules/common.smk's TABLES), from the files it is made of: a method's figure, a
+    training history, the comparison with the report or the summary. ``verify`` makes it again to check the file."""
+    if kind == "training":
+        return history_table(list(histories), [tuple(t) for t in trainings])
+    frame = read_metrics(list(metrics))
+    if kind == "figure":
+        return wide(figure_cells(frame, method), datasets)
+    if kind == "vs_report":
+        return vs_report(pd.concat([figure_cells(frame, m) for m in table_methods()], ignore_index=True))
+    return summary(frame, datasets)

@@ -1,5 +1,11 @@
 """Checks that the files of a finished run are whole: Parquet footers and row counts against the recorded metadata,
-index arrays against the shapes index.json recorded, per-query files against metrics.csv.
+index arrays against the shapes index.json recorded, per-query files against metrics.csv, every CSV and JSON file
+parsed and its rows counted against what produced it (a history's epochs, a manifest's configurations, the collected
+metrics against the per-configuration files), each table against the table made again from its metrics files, each
+plot's PNG signature and end.
+
+Not checked: logs and benchmark TSVs (records of a run that nothing reads: a broken one changes no result), the HTML
+report (made on request, from the files checked here), Snakemake's own .snakemake/ folder.
 
 A file truncated or overwritten after its job finished keeps its mtime and is not re-run by Snakemake; these checks
 find it and name the file to force (``--forcerun <file>``)."""
@@ -119,13 +125,208 @@ def verify_results(embeddings: list[str], plan: list, root: str | os.PathLike = 
             checked += 2
             try:
                 n_queries = int(pd.read_csv(metrics / "metrics.csv")["n_queries"].iloc[0])
-            except Exception as error:
-                found.append(_problem(metrics / "metrics.csv", f"unreadable ({type(error).__name__})"))
+            except Exception:  # reported by check_configuration_records
                 n_queries = None
             found += check_rows(metrics / "per_query.parquet", n_queries)
+        records = [metrics / name for name in ("timings.csv", "provenance.json")]  # metrics.csv is counted above
+        checked += sum(path.is_file() for path in records)
+        found += check_configuration_records(metrics)
         problems += [_redo(problem, dataset, space, method, params) for problem in found]
     for dataset, space in dict.fromkeys((d, s) for d, s, _, _ in plan):
         for networks in sorted((root / "results" / dataset / "train" / space).glob("*/*/model.npz")):
             checked += 1
             problems += [_force(message, networks) for message in check_npz(networks)]
+    return problems, checked
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk every whole PNG ends with
+
+
+def check_png(path: Path) -> list[str]:
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        handle.seek(max(0, path.stat().st_size - len(PNG_END)))
+        tail = handle.read()
+    if head != PNG_SIGNATURE:
+        return [_problem(path, "not a PNG file (no PNG signature)")]
+    if tail != PNG_END:
+        return [_problem(path, "truncated PNG (no IEND chunk at its end)")]
+    return []
+
+
+def read_csv(path: Path) -> tuple[pd.DataFrame | None, list[str]]:
+    try:
+        return pd.read_csv(path), []
+    except Exception as error:  # empty, cut inside a quoted field, not text
+        return None, [_problem(path, f"unreadable CSV ({type(error).__name__})")]
+
+
+def read_json(path: Path) -> tuple[object, list[str]]:
+    try:
+        return json.loads(path.read_text()), []
+    except (OSError, ValueError) as error:
+        return None, [_problem(path, f"unreadable JSON ({type(error).__name__})")]
+
+
+def check_rows_of(path: Path, expected: int, what: str) -> list[str]:
+    frame, problems = read_csv(path)
+    if frame is not None and len(frame) != expected:
+        problems.append(_problem(path, f"{len(frame)} rows, expected {expected} ({what})"))
+    return problems
+
+
+def whole_records(paths: list[Path]) -> bool:
+    """Every per-configuration metrics/timings file is there and whole (a broken one is reported with its own fix, and
+    what is made from it is not compared)."""
+    return all(p.is_file() and not check_record(p, {}) for p in paths)
+
+
+def check_concatenation(path: Path, parts: list[Path]) -> list[str]:
+    """results/metrics.csv and timings.csv: the per-configuration files, one row each, in plan order."""
+    frame, problems = read_csv(path)
+    if frame is None or not whole_records(parts):
+        return problems
+    try:
+        expected = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True).to_csv(index=False)
+    except Exception:  # a broken per-configuration file: reported with its own fix
+        return problems
+    if path.read_text() != expected:
+        return [_problem(path, f"{len(frame)} rows, does not match the {len(parts)} per-configuration files it "
+                               f"collects")]
+    return []
+
+
+def check_table(csv: Path, spec: dict, root: Path) -> list[str]:
+    """A table's CSV and Markdown against the table made again from its metrics / history files."""
+    from .tables import make_table, to_markdown
+
+    problems = []
+    md = csv.with_suffix(".md")
+    frame, problems = read_csv(csv)
+    if frame is None:
+        return problems
+    sources = [root / p for p in spec["metrics"] + spec["histories"]]
+    if not all(p.is_file() for p in sources) or not whole_records(sources[: len(spec["metrics"])]):
+        return problems
+    try:
+        table = make_table(spec["kind"], spec["method"], spec["datasets"], sources[: len(spec["metrics"])],
+                           sources[len(spec["metrics"]):], spec["trainings"])
+    except Exception:  # a broken metrics or history file: reported with its own fix
+        return problems
+    if csv.read_text() != table.to_csv(index=False):
+        problems.append(_problem(csv, f"{len(frame)} rows, does not match the table made again from its "
+                                      f"{len(sources)} metrics/history files ({len(table)} rows)"))
+    if md.is_file() and md.read_text() != to_markdown(table):
+        problems.append(_problem(md, "does not match the table made again from its metrics/history files"))
+    return problems
+
+
+def check_record(path: Path, keys: dict) -> list[str]:
+    """A configuration's metrics.csv or timings.csv: one whole row (a row cut short reads as missing values) naming
+    the configuration."""
+    import csv
+
+    frame, problems = read_csv(path)
+    if frame is None:
+        return problems
+    text = path.read_text()
+    header, *rows = list(csv.reader(text.splitlines()))
+    if not text.endswith("\n") or any(len(row) != len(header) for row in rows):  # empty values are legitimate
+        return [_problem(path, f"its row is cut short ({len(rows[-1]) if rows else 0} of {len(header)} fields)")]
+    if len(frame) != 1:
+        return [_problem(path, f"{len(frame)} rows, expected 1 (one configuration)")]
+    differ = {k: frame[k].iloc[0] for k, v in keys.items() if k in frame and str(frame[k].iloc[0]) != v}
+    if differ or not set(keys) <= set(frame.columns):
+        return [_problem(path, f"does not name this configuration {keys}")]
+    return []
+
+
+def check_configuration_records(metrics: Path) -> list[str]:
+    """A configuration's timings.csv (one whole row) and provenance.json (its key)."""
+    problems = []
+    dataset, _, space, method, params = metrics.parts[-5:]
+    keys = {"dataset": dataset, "space": space, "method": method, "params": params}
+    for name in ("metrics.csv", "timings.csv"):
+        if (metrics / name).is_file():
+            problems += check_record(metrics / name, keys)
+    if (metrics / "provenance.json").is_file():
+        recorded, found = read_json(metrics / "provenance.json")
+        problems += found
+        if recorded is not None and not (isinstance(recorded, dict) and "key" in recorded):
+            problems.append(_problem(metrics / "provenance.json", "holds no key"))
+    return problems
+
+
+def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str], int]:
+    """(problems, files checked) for the files after the embeddings that are not a configuration's own: manifests,
+    training histories, PCA records, download manifests, the collected metrics and timings, tables, plots and the
+    checksum list. ``spec`` is what the verify rule passes (rules/report.smk)."""
+    from .methods import REGISTRY
+
+    root = Path(root)
+    problems: list[str] = []
+    checked = 0
+
+    def found(path: Path, messages: list[str], fix=_force):
+        nonlocal checked, problems
+        checked += 1
+        problems += [fix(message, path) for message in messages]
+
+    for manifest, configurations in spec["runs"].items():
+        path = root / manifest
+        if path.is_file():
+            recorded, messages = read_json(path)
+            if recorded is not None:
+                listed = [c.get("params") for c in recorded.get("configurations", [])] if isinstance(recorded, dict) \
+                    else None
+                if listed != configurations:
+                    messages.append(_problem(path, f"lists {listed}, the plan has {configurations}"))
+            found(path, messages, lambda m, p: f"{m}; re-create it with `--forcerun {p}` (rebuilds that method "
+                                               f"job's configurations)")
+    for history, (method, training) in spec["histories"].items():
+        path = root / history
+        if path.is_file():
+            settings = REGISTRY[method].parse_training(training)
+            frame, messages = read_csv(path)
+            if frame is not None and "epochs" in settings and len(frame) != settings["epochs"]:
+                messages.append(_problem(path, f"{len(frame)} rows, expected one per epoch ({settings['epochs']})"))
+            found(path, messages)
+    for info in spec["pca"]:
+        path = root / info
+        if path.is_file():
+            recorded, messages = read_json(path)
+            gallery = path.parent / "gallery.parquet"
+            if isinstance(recorded, dict) and gallery.is_file() and not messages:
+                try:
+                    dim = json.loads(pq.read_metadata(gallery).metadata[b"lshbench"])["dim"]
+                except Exception:  # a broken embedding: reported with its own fix
+                    dim = recorded.get("dims")
+                if recorded.get("dims") != dim:
+                    messages.append(_problem(path, f"dims {recorded.get('dims')}, its gallery has {dim}"))
+            found(path, messages)
+    for manifest in spec["downloads"]:
+        path = root / manifest
+        if path.is_file():
+            found(path, read_json(path)[1])
+    for combined, parts in spec["collected"].items():
+        path = root / combined
+        if path.is_file():
+            found(path, check_concatenation(path, [root / p for p in parts]))
+    for csv, table in spec["tables"].items():
+        path = root / csv
+        if path.is_file():
+            found(path, check_table(path, table, root))
+    for plot in spec["plots"]:
+        path = root / plot
+        if path.is_file():
+            found(path, check_png(path))
+    path = root / spec["checksums"]["path"]
+    if path.is_file():
+        lines = path.read_text().splitlines()
+        bad = [line for line in lines if len(line.split("  ", 1)) != 2 or len(line.split("  ", 1)[0]) != 64]
+        messages = [_problem(path, f"line {lines.index(bad[0]) + 1} is not '<sha256>  <path>'")] if bad else []
+        if len(lines) != spec["checksums"]["files"]:
+            messages.append(_problem(path, f"{len(lines)} lines, expected {spec['checksums']['files']}"))
+        found(path, messages)
     return problems, checked

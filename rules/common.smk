@@ -403,3 +403,48 @@ def report_targets():
         + [f"results/tables/{t}.csv" for t in TABLES]
         + [f"results/plots/{p}.png" for p in PLOTS]
     )
+
+
+def verify_spec():
+    """What `snakemake verify` checks beyond the embeddings and the configurations' files, with what each file must
+    agree with (lshbench.verify.verify_outputs)."""
+    tables = {}
+    for name in TABLES:
+        w = {"table": name}
+        tables[f"results/tables/{name}.csv"] = dict(
+            kind=TABLES[name]["kind"],
+            method=TABLES[name]["method"],
+            datasets=list(DATASETS),
+            metrics=entry_files(TABLES, "table", "metrics.csv")(w),
+            histories=entry_inputs(TABLES, "table")(w).get("histories", []),
+            trainings=[list(t) for t in entry_trainings(TABLES, "table")(w)],
+        )
+    runs = {}
+    for d, s, m, p in PLAN:
+        runs.setdefault(f"results/{d}/runs/{s}/{m}.json", []).append(p)
+    return dict(
+        runs=runs,
+        histories={
+            f"results/{d}/train/{s}/{m}/{t}/history.csv": [m, t]
+            for m in TRAINED
+            for d, s, t in trainings(m)
+        },
+        pca=[
+            f"results/{d}/embeddings/{s}/pca.json"
+            for d in DATASETS
+            for s in dataset_spaces(config, DATASETS[d])
+            if "-pca" in s
+        ],
+        downloads=[f"resources/{d}/manifest.json" for d in IMAGES],
+        collected=(
+            {
+                "results/metrics.csv": metrics_targets(),
+                "results/timings.csv": timings_targets(),
+            }
+            if PLAN
+            else {}
+        ),
+        tables=tables,
+        plots=[f"results/plots/{p}.png" for p in PLOTS],
+        checksums=dict(path="results/checksums.sha256", files=len(checksum_targets())),
+    )

@@ -83,5 +83,6 @@ rule verify:
     params:
         embeddings=embedding_targets(),
         plan=PLAN,
+        outputs=verify_spec(),
     script:
         "../workflow/scripts/verify.py"

@@ -150,6 +150,37 @@ def test_verify_finds_a_truncated_intermediate(workdir):
         os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
+@pytest.mark.parametrize("name,expected", [
+    ("results/tables/summary.csv", "does not match the table made again"),
+    ("results/tables/figure1_kmeans.md", "does not match the table made again"),
+    ("results/metrics.csv", "does not match the 8 per-configuration files"),
+    ("results/timings.csv", "does not match the 8 per-configuration files"),
+    (f"results/digits/train/small/neural/{TRAINING}/history.csv", "expected one per epoch (2)"),
+    ("results/digits/embeddings/small-pca16/pca.json", "unreadable JSON"),
+    ("results/digits/metrics/small/kmeans/K=5_probes=1/timings.csv", "its row is cut short"),
+    ("results/digits/metrics/small/kmeans/K=5_probes=1/metrics.csv", "its row is cut short"),
+    ("results/digits/metrics/small/kmeans/K=5_probes=1/provenance.json", "unreadable JSON"),
+    ("results/digits/runs/small/kmeans.json", "unreadable JSON"),
+    ("results/plots/digits_tradeoff.png", "truncated PNG"),
+    ("results/checksums.sha256", "lines, expected"),
+    ("resources/digits/manifest.json", "unreadable JSON"),
+])
+def test_verify_finds_every_kind_of_truncated_file(workdir, name, expected):
+    config = workdir / "test-config.yaml"
+    target = workdir / name
+    original, stat = target.read_bytes(), target.stat()
+    lines = original.splitlines(keepends=True)
+    try:  # cut at a line end where there are lines (a CSV that still parses), else in the middle
+        target.write_bytes(b"".join(lines[: len(lines) // 2]) if len(lines) > 2 else original[: len(original) // 2])
+        os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        result = snakemake(workdir, None, "verify", "--configfile", str(config), check=False)
+        assert result.returncode != 0
+        assert f"{name}: " in result.output and expected in result.output, result.output[-3000:]
+    finally:
+        target.write_bytes(original)
+        os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
 def test_verify_names_a_broken_configuration_and_its_fix_rebuilds_only_it(workdir, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(workdir, root, symlinks=True)

@@ -4,11 +4,13 @@ import logging
 import sys
 
 from lshbench import workflow
-from lshbench.verify import verify_results
+from lshbench.verify import verify_outputs, verify_results
 
 
 def main(sm):
     problems, checked = verify_results(sm.params.embeddings, sm.params.plan)
+    more, counted = verify_outputs(sm.params.outputs)
+    problems, checked = problems + more, checked + counted
     for problem in problems:
         logging.error(problem)
     summary = f"verify: {checked} files checked, {len(problems)} problem(s)"
