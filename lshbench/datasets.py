@@ -73,24 +73,48 @@ class ImageSplit:
         return len(self.ids)
 
 
-def _limit(indices: np.ndarray, labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+def _check_stratifiable(labels: np.ndarray, kept: int, left: int, dataset: str, field: str, value,
+                        class_names: list[str] | None, what: str) -> None:
+    """A stratified split into ``kept`` and ``left`` items needs each part to hold every class and each class two
+    items (scikit-learn's train_test_split refuses otherwise, naming neither the dataset nor the field)."""
+    classes, counts = np.unique(labels, return_counts=True)
+    where = f"dataset '{dataset}'"
+    if (counts < 2).any():
+        label = int(classes[np.argmax(counts < 2)])
+        name = class_names[label] if class_names and label < len(class_names) else str(label)
+        raise DatasetUnavailable(
+            f"{where}: class '{name}' has only 1 image in {what}; {field}: {value} needs a stratified split, which "
+            f"needs at least 2 images per class: add images to that class or remove it")
+    for part, size in (("keeps", kept), ("leaves out", left)):
+        if size < len(classes):
+            raise DatasetUnavailable(
+                f"{where}: {field}: {value} {part} {size} of the {len(labels)} images of {what}, fewer than its "
+                f"{len(classes)} classes; a stratified split needs at least one image per class on each side "
+                f"(at least {len(classes)} and at most {len(labels) - len(classes)} images)")
+
+
+def _limit(indices: np.ndarray, labels: np.ndarray, limit: int | None, seed: int, dataset: str,
+           field: str, class_names: list[str] | None = None) -> np.ndarray:
     """A seeded, class-stratified subset of ``indices`` of size ``limit`` (sorted), or all of them."""
     if limit is None or limit >= len(indices):
         return indices
     from sklearn.model_selection import train_test_split
 
-    classes = len(np.unique(labels))
-    if limit < classes:  # checked at parse time where the classes are known; here for Hugging Face and ImageFolder
-        raise DatasetUnavailable(f"a limit of {limit} images is below this split's {classes} classes; a stratified "
-                                 f"subset needs at least one image per class: raise gallery_limit / query_limit")
-
+    _check_stratifiable(labels, limit, len(indices) - limit, dataset, field, limit, class_names,
+                        f"the {field.split('_')[0]} split")
     keep, _ = train_test_split(indices, train_size=limit, stratify=labels, random_state=seed)
     return np.sort(keep)
 
 
-def _stratified_split(labels: np.ndarray, query_fraction: float, seed: int) -> dict[str, np.ndarray]:
+def _stratified_split(labels: np.ndarray, query_fraction: float, seed: int, dataset: str,
+                      class_names: list[str] | None = None) -> dict[str, np.ndarray]:
+    import math
+
     from sklearn.model_selection import train_test_split
 
+    queries = math.ceil(query_fraction * len(labels))  # train_test_split's size of a fractional test part
+    _check_stratifiable(labels, len(labels) - queries, queries, dataset, "query_fraction", query_fraction,
+                        class_names, "the dataset")
     index = np.arange(len(labels))
     gallery, query = train_test_split(index, test_size=query_fraction, stratify=labels, random_state=seed)
     return {"gallery": np.sort(gallery), "query": np.sort(query)}
@@ -122,18 +146,45 @@ def _cifar_class(name: str, verify_checksums: bool):
 TRANSIENT_ATTEMPTS = 3
 
 
-def _extract(archive: Path, root: Path, name: str) -> None:
+def _cifar_files(cls) -> list[str]:
+    """The files torchvision's class reads from its base folder."""
+    return [name for name, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+
+
+def _missing(folder: Path, cls) -> list[str]:
+    return [name for name in _cifar_files(cls) if not (folder / name).is_file()]
+
+
+def _extract(archive: Path, root: Path, name: str, cls) -> None:
+    """Extract the archive into a temporary folder beside the target and rename its data folder when every file is
+    there: a truncated archive or a killed job never leaves a folder that looks complete."""
+    import shutil
     import tarfile
+    import tempfile
 
     from torchvision.datasets.utils import extract_archive
 
+    replace = (f"replace {archive} with a whole copy of the dataset's python-version archive ({cls.filename}) "
+               f"and re-run")
+    scratch = Path(tempfile.mkdtemp(prefix=f".{cls.base_folder}.", dir=root))
     try:
-        extract_archive(str(archive), str(root))
-    except (tarfile.TarError, OSError, EOFError) as error:  # not gzip, truncated, ...
-        raise DatasetUnavailable(
-            f"dataset '{name}': {archive} is not a readable .tar.gz archive ({type(error).__name__}: {error}); "
-            f"replace it with the dataset's python-version archive"
-        ) from error
+        try:
+            extract_archive(str(archive), str(scratch))
+        except (tarfile.TarError, OSError, EOFError) as error:  # not gzip, truncated, ...
+            raise DatasetUnavailable(
+                f"dataset '{name}': {archive} is not a readable .tar.gz archive ({type(error).__name__}: {error}); "
+                f"{replace}"
+            ) from error
+        missing = _missing(scratch / cls.base_folder, cls)
+        if missing:
+            raise DatasetUnavailable(
+                f"dataset '{name}': {archive} lacks {cls.base_folder}/{missing[0]}"
+                f"{f' and {len(missing) - 1} more file(s)' if len(missing) > 1 else ''} (truncated or not "
+                f"{cls.filename}); {replace}"
+            )
+        (scratch / cls.base_folder).rename(root / cls.base_folder)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _prepare_cifar(cfg: dict, root: Path) -> None:
@@ -145,13 +196,18 @@ def _prepare_cifar(cfg: dict, root: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     archive = root / cls.filename
     if not cfg["verify_checksums"]:
-        if not (root / cls.base_folder).is_dir():
+        folder = root / cls.base_folder
+        if folder.is_dir() and _missing(folder, cls):  # left by an older version's extraction of a truncated archive
+            import shutil
+
+            shutil.rmtree(folder)
+        if not folder.is_dir():
             if not archive.is_file():
                 raise DatasetUnavailable(
                     f"dataset '{cfg['name']}' ({cfg['source']}, verify_checksums: false): neither {root / cls.base_folder}/ "
                     f"nor {archive} exists. Place the archive {cls.filename} in {root}/ and re-run."
                 )
-            _extract(archive, root, cfg["name"])
+            _extract(archive, root, cfg["name"], cls)
         for train in (True, False):
             cls(str(root), train=train, download=False)
         return
@@ -210,8 +266,8 @@ def _package_arrays(source: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _open_package(cfg: dict, split: str) -> ImageSplit:
     images, labels = _package_arrays(cfg["source"])
-    index = _stratified_split(labels, cfg["query_fraction"], cfg["seed"])[split]
     names = [str(c) for c in range(10)]
+    index = _stratified_split(labels, cfg["query_fraction"], cfg["seed"], cfg["name"], names)[split]
     return ImageSplit(cfg["name"], split, index.astype(np.int64), labels[index], names, images=images[index])
 
 
@@ -336,7 +392,8 @@ def _open_huggingface(cfg: dict, root: Path, split: str, image_size: int) -> Ima
             f"dataset '{cfg['name']}': split '{cfg[split + '_split']}' has unlabelled images (label -1; ImageNet's test "
             f"split is unlabelled); use a labelled split such as 'validation' for {split}_split."
         )
-    index = _limit(np.arange(len(labels)), labels, cfg.get(f"{split}_limit"), cfg["seed"])
+    index = _limit(np.arange(len(labels)), labels, cfg.get(f"{split}_limit"), cfg["seed"], cfg["name"], f"{split}_limit",
+                   names)
     where = f"{cfg['hf_id']} split '{cfg[split + '_split']}' row"
     rows = [f"{where} {i}" for i in index]
     encoded = EncodedImages(_read_arrow_images(data, index, cfg["image_column"], rows), rows)
@@ -355,14 +412,16 @@ def _imagefolder_splits(cfg: dict) -> dict[str, tuple[Any, np.ndarray]]:
                 f"from those of path {cfg['path']} {gallery.classes}."
             )
         return {"gallery": (gallery, np.arange(len(gallery))), "query": (query, np.arange(len(query)))}
-    index = _stratified_split(np.asarray(gallery.targets), cfg["query_fraction"], cfg["seed"])
+    index = _stratified_split(np.asarray(gallery.targets), cfg["query_fraction"], cfg["seed"], cfg["name"],
+                              [f"{cfg['path']}/{c}" for c in gallery.classes])
     return {split: (gallery, index[split]) for split in SPLITS}
 
 
 def _open_imagefolder(cfg: dict, split: str, image_size: int) -> ImageSplit:
     folder, index = _imagefolder_splits(cfg)[split]
     labels = np.asarray(folder.targets, dtype=np.int32)
-    index = _limit(index, labels[index], cfg.get(f"{split}_limit"), cfg["seed"])
+    index = _limit(index, labels[index], cfg.get(f"{split}_limit"), cfg["seed"], cfg["name"], f"{split}_limit",
+                   [f"{folder.root}/{c}" for c in folder.classes])
     paths = [folder.samples[i][0] for i in index]
     encoded = EncodedImages(_read_files(paths), paths)
     return ImageSplit(cfg["name"], split, index.astype(np.int64), labels[index], list(folder.classes), encoded=encoded)
@@ -388,6 +447,8 @@ def prepare(cfg: dict, root: str | os.PathLike) -> dict:
                 )
         try:
             _imagefolder_splits(cfg)
+        except DatasetUnavailable:
+            raise
         except (FileNotFoundError, RuntimeError) as error:
             raise DatasetUnavailable(f"dataset '{cfg['name']}': {error}") from error
     root.mkdir(parents=True, exist_ok=True)
@@ -418,7 +479,8 @@ def open_split(cfg: dict, root: str | os.PathLike, split: str, image_size: int) 
         return _open_imagefolder(cfg, split, image_size)
     else:
         raise ValueError(f"dataset '{cfg['name']}': unknown source {source!r}; one of {SOURCES}")
-    keep = _limit(np.arange(len(opened)), opened.labels, cfg.get(f"{split}_limit"), cfg["seed"])
+    keep = _limit(np.arange(len(opened)), opened.labels, cfg.get(f"{split}_limit"), cfg["seed"], cfg["name"],
+                  f"{split}_limit", opened.class_names)
     if len(keep) < len(opened):
         opened.ids, opened.labels, opened.images = opened.ids[keep], opened.labels[keep], opened.images[keep]
     return opened
@@ -446,10 +508,13 @@ def _read_split(cfg: dict, split: str):
             vectors = np.load(path, allow_pickle=False)
             ids, labels = None, None
         else:
-            found = read_embeddings(path)
+            found = read_embeddings(path, supplied=True)
             vectors, ids, labels = found.vectors, found.ids, found.labels
-    except (UnreadableFile, ValueError, OSError) as error:
-        raise DatasetUnavailable(f"{path}: cannot be read as {split} vectors ({error})") from error
+    except UnreadableFile as error:
+        raise DatasetUnavailable(f"dataset '{cfg['name']}', {split}_file: {error}") from error
+    except (ValueError, OSError) as error:
+        raise DatasetUnavailable(f"{path}: cannot be read as {split} vectors ({error}); replace {path} with a whole "
+                                 f"copy") from error
     if vectors.ndim != 2 or min(vectors.shape) < 1:
         raise DatasetUnavailable(f"{path}: {split} vectors must be a 2-D (images, features) array, not {vectors.shape}")
     if not np.issubdtype(vectors.dtype, np.number):
@@ -484,7 +549,8 @@ def load_precomputed(cfg: dict):
         raise DatasetUnavailable(f"{cfg['query_file']}: query vectors have {query.dim} features, the gallery's "
                                  f"({cfg['gallery_file']}) {gallery.dim}; both must come from the same model")
     for split, data in (("gallery", gallery), ("query", query)):
-        keep = _limit(np.arange(len(data)), data.labels, cfg.get(f"{split}_limit"), cfg["seed"])
+        keep = _limit(np.arange(len(data)), data.labels, cfg.get(f"{split}_limit"), cfg["seed"], cfg["name"],
+                      f"{split}_limit")
         if len(keep) < len(data):
             data.ids, data.labels, data.vectors = data.ids[keep], data.labels[keep], data.vectors[keep]
             data.metadata["rows"] = len(keep)
