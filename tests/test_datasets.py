@@ -5,7 +5,7 @@ import pytest
 
 from conftest import snakemake
 from builders import write_cifar10, write_cifar100, write_hf_parquet, write_hf_saved, write_imagefolder
-from lshbench.datasets import DatasetUnavailable, open_split, prepare
+from lshbench.sources import DatasetUnavailable, open_split, prepare
 from lshbench.decode import BatchDecoder
 
 

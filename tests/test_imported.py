@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from conftest import snakemake
-from lshbench.datasets import DatasetUnavailable, load_precomputed
+from lshbench.sources import DatasetUnavailable, load_precomputed
 from lshbench.io import Embeddings, read_embeddings, write_embeddings
 
 
@@ -30,7 +30,8 @@ def files(tmp_path):
 
 
 def settings(files, **changes):
-    return {"name": "mine", "space": "feats", "seed": 0, "gallery_file": str(files / "gallery.npy"),
+    return {"name": "mine", "source": "embeddings", "space": "feats", "seed": 0,
+            "gallery_file": str(files / "gallery.npy"),
             "gallery_labels": str(files / "gallery_labels.npy"), "query_file": str(files / "query.npy"),
             "query_labels": str(files / "query_labels.txt"), **changes}
 

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from builders import write_cifar10, write_imagefolder
-from lshbench.datasets import BadImage, DatasetUnavailable, open_split, prepare, rgb_array
+from lshbench.sources import BadImage, DatasetUnavailable, open_split, prepare, rgb_array
 from lshbench.embed import DeviceUnavailable, WeightsUnavailable, build_model, embed_split, fetch_weights, resolve_device
 from lshbench.io import UnreadableFile, atomic_path, read_embeddings, read_metadata, read_neighbours
 
