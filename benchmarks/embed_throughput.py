@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lshbench.datasets import ImageSplit
+from lshbench.sources import ImageSplit
 from lshbench.embed import build_model, embed_split, resolve_device
 
 

@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from embed_throughput import bare_rate  # noqa: E402
 
-from lshbench.datasets import open_split  # noqa: E402
+from lshbench.sources import open_split  # noqa: E402
 from lshbench.embed import build_model, embed_split  # noqa: E402
 from lshbench.evaluate import Evaluator, exact_top_k  # noqa: E402
 from lshbench.io import read_embeddings  # noqa: E402

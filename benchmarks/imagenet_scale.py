@@ -4,7 +4,7 @@
     python benchmarks/imagenet_scale.py --scale 0.05    # every size x 0.05 (a few minutes on 2 CPU cores)
 
 Makes, on this machine, synthetic spaces of ImageNet's size (1,281,167 x 512 and x 2048 non-negative vectors in 1000
-classes, 50,000 queries; lshbench.datasets.synthesize) and a folder of JPEGs of ImageNet's typical size (500 x 375,
+classes, 50,000 queries; lshbench.sources.synthesize) and a folder of JPEGs of ImageNet's typical size (500 x 375,
 12,000 at scale 1), then times lshbench's own functions and prints one row per stage:
 
 * embedding: the JPEG ImageFolder and a Hugging Face Parquet copy of it through lshbench's embedding path into
@@ -34,7 +34,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lshbench.datasets import open_split, prepare, synthesize  # noqa: E402
+from lshbench.sources import open_split, prepare, synthesize  # noqa: E402
 from lshbench.embed import build_model, embed_split, resolve_device  # noqa: E402
 from lshbench.evaluate import Evaluator, exact_top_k  # noqa: E402
 from lshbench.io import read_embeddings  # noqa: E402

@@ -5,11 +5,13 @@ Imported when Snakemake parses the workflow, so it imports no torch: parsing sta
 from __future__ import annotations
 
 import copy
-import math
 import re
 from pathlib import Path
 
 from .methods import REGISTRY
+from .sources import REGISTRY as SOURCES
+from .sources import SYNTHETIC
+from .sources.registry import dataset_schema
 
 # The report's backbones; any torchvision classification model name is accepted (its feature size is read from the
 # model in the embedding job), these are the ones whose feature size is known at parse time.
@@ -21,10 +23,6 @@ TORCHVISION_MODELS = tuple((Path(__file__).parent / "data" / "torchvision_models
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 WEIGHTS_NAME = re.compile(r"[A-Z0-9_]+")
 DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?|mps")
-# Sizes known before any download: classes, and the gallery/query sizes (or the total, split by query_fraction).
-KNOWN_SOURCES = {"cifar10": {"classes": 10, "gallery": 50000, "query": 10000},
-                 "cifar100": {"classes": 100, "gallery": 50000, "query": 10000},
-                 "mnist5k": {"classes": 10, "total": 5000}, "digits": {"classes": 10, "total": 1797}}
 FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
 
 
@@ -58,58 +56,43 @@ def parse_pca_space(space: str) -> tuple[str, str, float]:
 
 
 def split_sizes(dataset: dict, scale: float = 1.0) -> dict[str, int] | None:
-    """Gallery and query sizes after the limits, where known before any download (None for Hugging Face and
-    ImageFolder sources); a split by query_fraction is scikit-learn's train_test_split (ceil for the test part);
-    synthetic sizes are multiplied by the config's scale."""
-    if dataset["source"] == "synthetic":
-        return {split: max(dataset["classes"], round(dataset[f"{split}_size"] * scale)) for split in ("gallery", "query")}
-    known = KNOWN_SOURCES.get(dataset["source"])
-    if known is None:
-        return None
-    if "total" in known:
-        query = math.ceil(dataset.get("query_fraction", 0.2) * known["total"])
-        sizes = {"gallery": known["total"] - query, "query": query}
-    else:
-        sizes = {"gallery": known["gallery"], "query": known["query"]}
-    for split in sizes:
-        limit = dataset.get(f"{split}_limit")
-        if limit is not None:
-            sizes[split] = min(sizes[split], limit)
-    return sizes
+    """Gallery and query sizes after the limits, where the dataset's source knows them before any download (None for
+    Hugging Face and ImageFolder sources); synthetic sizes are multiplied by the config's scale."""
+    return SOURCES[dataset["source"]].sizes(dataset, scale)
 
 
 def check_sizes(dataset: dict, where: str) -> None:
-    """Stratified splits and limits need at least one image per class; K needs at least K gallery images."""
-    known = KNOWN_SOURCES.get(dataset["source"])
+    """Stratified limits need at least one image per class (where the source knows its classes)."""
+    classes = SOURCES[dataset["source"]].classes
     for split in ("gallery", "query"):
         limit = dataset.get(f"{split}_limit")
-        if known and limit is not None and limit < known["classes"]:
-            raise ConfigError(f"{where}.{split}_limit: {limit} is below the {known['classes']} classes of "
+        if classes is not None and limit is not None and limit < classes:
+            raise ConfigError(f"{where}.{split}_limit: {limit} is below the {classes} classes of "
                               f"{dataset['source']}; a stratified subset needs at least one image per class")
-    sizes = split_sizes(dataset)
-    if sizes is None:
+
+
+def check_own_space(config: dict, dataset: dict, where: str) -> None:
+    """An imported dataset's space name is a path segment and must differ from the models' spaces."""
+    entry = SOURCES[dataset["source"]]
+    space = entry.own_space(dataset)
+    if space is None:
         return
-    if known and "total" in known and sizes["query"] < known["classes"]:
-        raise ConfigError(f"{where}.query_fraction: {dataset.get('query_fraction')} gives {sizes['query']} queries, "
-                          f"fewer than the {known['classes']} classes; raise it")
-
-
-def check_imported(config: dict, dataset: dict, where: str) -> None:
-    """Precomputed features: the files exist, .npy vectors come with labels, the space name is free."""
-    if not NAME.fullmatch(dataset["space"]):
-        raise ConfigError(f"{where}.space: {dataset['space']!r} must be lower-case letters, digits and underscores")
-    if dataset["space"] in model_spaces(config):
-        raise ConfigError(f"{where}.space: '{dataset['space']}' is also a model's space; name the imported features "
+    if not NAME.fullmatch(space):
+        raise ConfigError(f"{where}.{entry.space}: {space!r} must be lower-case letters, digits and underscores")
+    if space in model_spaces(config):
+        raise ConfigError(f"{where}.{entry.space}: '{space}' is also a model's space; name the imported features "
                           f"differently")
-    for split in ("gallery", "query"):
-        path = Path(dataset[f"{split}_file"])
-        if not path.is_file():
-            raise ConfigError(f"{where}.{split}_file: {path} does not exist")
-        labels = dataset.get(f"{split}_labels")
-        if path.suffix == ".npy" and not labels:
-            raise ConfigError(f"{where}.{split}_labels: .npy vectors need a labels file (.npy or one integer per line)")
-        if labels and not Path(labels).is_file():
-            raise ConfigError(f"{where}.{split}_labels: {labels} does not exist")
+
+
+def datasets_of_kind(config: dict, kind: str) -> dict[str, dict]:
+    """The datasets whose source produces its vectors this way (sources.EMBEDDED, IMPORTED, SYNTHETIC), by name:
+    what routes a dataset to the download and embedding rules, the import rule or the synthesis rule."""
+    return {d["name"]: d for d in config["datasets"] if SOURCES[d["source"]].kind == kind}
+
+
+def source_inputs(dataset: dict) -> dict[str, str]:
+    """The user's files a dataset's vectors are imported from (the import rule's inputs)."""
+    return SOURCES[dataset["source"]].inputs(dataset)
 
 
 def check_names(config: dict) -> None:
@@ -135,9 +118,8 @@ def check(config: dict) -> None:
     for i, dataset in enumerate(config["datasets"]):
         where = f"datasets[{i}] ('{dataset['name']}')"
         check_sizes(dataset, where)
-        if dataset["source"] == "embeddings":
-            check_imported(config, dataset, where)
-        if dataset["source"] == "synthetic":
+        check_own_space(config, dataset, where)
+        if SOURCES[dataset["source"]].kind == SYNTHETIC:
             unknown = [m["arch"] for m in config["models"] if m["arch"] not in FEATURE_DIMS]
             if unknown:
                 raise ConfigError(f"{where}: synthetic features take their size from the model's arch; {unknown} "
@@ -145,11 +127,10 @@ def check(config: dict) -> None:
         if dataset["name"] in seen:
             raise ConfigError(f"{where}: name '{dataset['name']}' is used twice; dataset names must be unique")
         seen.add(dataset["name"])
-        if dataset["source"] == "imagefolder" and not Path(dataset["path"]).is_dir():
-            raise ConfigError(f"{where}.path: {dataset['path']} is not a directory of class sub-folders")
-        if dataset.get("query_path") and not Path(dataset["query_path"]).is_dir():
-            raise ConfigError(f"{where}.query_path: {dataset['query_path']} is not a directory of class sub-folders")
-        check_separate_splits(dataset, where)
+        try:
+            SOURCES[dataset["source"]].checks(dataset, where)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
     seen = set()
     for i, model in enumerate(config["models"]):
         where = f"models[{i}] ('{model['name']}')"
@@ -188,35 +169,20 @@ def check_arch(arch, where: str) -> None:
                       f"The {len(TORCHVISION_MODELS)} names are listed in lshbench/data/torchvision_models.txt")
 
 
-def check_separate_splits(dataset: dict, where: str) -> None:
-    """The queries must not be the gallery: each query would find itself at rank 1."""
-    if dataset["source"] == "huggingface" and dataset.get("gallery_split", "train") == dataset.get("query_split", "test"):
-        raise ConfigError(f"{where}.query_split: '{dataset['query_split']}' is also the gallery_split; the queries would "
-                          f"find themselves at rank 1. Use another split (ImageNet: validation)")
-    if (dataset["source"] == "embeddings"
-            and Path(dataset["query_file"]).resolve() == Path(dataset["gallery_file"]).resolve()):
-        raise ConfigError(f"{where}.query_file: {dataset['query_file']} is the gallery_file; the queries would find "
-                          f"themselves at rank 1. Give the query vectors their own file")
-    if (dataset["source"] == "imagefolder" and dataset.get("query_path")
-            and Path(dataset["query_path"]).resolve() == Path(dataset["path"]).resolve()):
-        raise ConfigError(f"{where}.query_path: {dataset['query_path']} is the gallery's path; the queries would find "
-                          f"themselves at rank 1. Give a separate folder, or leave query_path out to draw the queries "
-                          f"from path (query_fraction)")
-
-
 def model_spaces(config: dict) -> list[str]:
     """The spaces the models produce on every image dataset: model names and their PCA variants."""
     return [name for model in config["models"] for name in [model["name"], *pca_space_names(model)]]
 
 
 def dataset_spaces(config: dict, dataset: dict) -> list[str]:
-    """The spaces of one dataset: its own for precomputed features (source: embeddings), else the models'."""
-    return [dataset["space"]] if dataset["source"] == "embeddings" else model_spaces(config)
+    """The spaces of one dataset: its own for imported features (source: embeddings), else the models'."""
+    own = SOURCES[dataset["source"]].own_space(dataset)
+    return [own] if own else model_spaces(config)
 
 
 def spaces(config: dict) -> list[str]:
     """Every embedding space the config produces (any dataset)."""
-    imported = [d["space"] for d in config["datasets"] if d["source"] == "embeddings"]
+    imported = [space for d in config["datasets"] if (space := SOURCES[d["source"]].own_space(d))]
     return list(dict.fromkeys(model_spaces(config) + imported))
 
 
@@ -255,10 +221,12 @@ def plan(config: dict) -> list[tuple[str, str, str, str]]:
 
 def schema(path: str | Path) -> dict:
     """The config schema (schemas/config.schema.yaml) with each registered method's ``methods.<name>`` block and
-    ``datasets[].grids.<name>`` grid filled in from the registry."""
+    ``datasets[].grids.<name>`` grid filled in from the method registry, and the dataset fields of every source (the
+    ``source`` enum, each source's fields and required ones) from the source registry."""
     import yaml
 
     full = yaml.safe_load(Path(path).read_text())
+    full["properties"]["datasets"]["items"] = dataset_schema(full["properties"]["datasets"]["items"])
     methods = full["properties"]["methods"]["properties"]
     grids = full["properties"]["datasets"]["items"]["properties"]["grids"]["properties"]
     for name, entry in REGISTRY.items():

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from . import __version__
 from .config import ARCHS, FEATURE_DIMS, ConfigError, weights_kind  # noqa: F401 (re-exported)
-from .datasets import BadImage, ImageSplit
+from .sources.base import BadImage, ImageSplit
 from .io import EmbeddingWriter
 
 log = logging.getLogger(__name__)

@@ -24,10 +24,14 @@ class UnreadableFile(RuntimeError):
     """An intermediate file is not what it should be (truncated, not Parquet); the message says how to re-create it."""
 
 
-def unreadable(path: str | os.PathLike, error: Exception) -> UnreadableFile:
+def unreadable(path: str | os.PathLike, error: Exception, supplied: bool = False) -> UnreadableFile:
+    """The error of an unreadable file: an output is re-created with ``--forcerun``; a file the user supplied
+    (``supplied``: imported features) is no rule's output, so it has to be replaced."""
+    fix = (f"Replace {path} with a whole copy" if supplied
+           else f"Re-create it with the same command plus `--forcerun {path}`")
     return UnreadableFile(
         f"{path} cannot be read ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); it is "
-        f"truncated or not an lshbench file. Re-create it with the same command plus `--forcerun {path}`"
+        f"truncated or not an lshbench file. {fix}"
     )
 
 
@@ -138,21 +142,22 @@ def write_embeddings(path: str | os.PathLike, emb: Embeddings) -> None:
         writer.write(emb.ids, emb.labels, emb.vectors)
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
+def read_metadata(path: str | os.PathLike, supplied: bool = False) -> dict:
     """The ``lshbench`` metadata of an embedding file (the footer's, completed when the file was closed)."""
     try:
         raw = pq.read_metadata(path).metadata or {}
     except (OSError, pa.ArrowException) as error:
-        raise unreadable(path, error) from error
+        raise unreadable(path, error, supplied) from error
     if METADATA_KEY not in raw:
         raise ValueError(f"{path}: not an lshbench embedding file (no '{METADATA_KEY.decode()}' metadata)")
     return json.loads(raw[METADATA_KEY])
 
 
-def read_embeddings(path: str | os.PathLike) -> Embeddings:
+def read_embeddings(path: str | os.PathLike, supplied: bool = False) -> Embeddings:
     """An embedding file into numpy arrays, one row group at a time into a preallocated (N, D) float32 array: the
     peak is the vectors plus one row group (an ImageNet ResNet-50 gallery is 10.5 GB; reading the whole table and
-    then combining its chunks would hold it twice)."""
+    then combining its chunks would hold it twice). ``supplied``: the user's file (imported features), whose error
+    says to replace it rather than re-create it."""
     try:
         handle = pq.ParquetFile(path)
         names = handle.schema_arrow.names
@@ -174,10 +179,10 @@ def read_embeddings(path: str | os.PathLike) -> Embeddings:
                 vectors[done : done + len(chunk)] = values.reshape(len(chunk), dim)
                 done += len(chunk)
     except (OSError, pa.ArrowException) as error:
-        raise unreadable(path, error) from error
+        raise unreadable(path, error, supplied) from error
     if done != n:
-        raise unreadable(path, ValueError(f"{done} rows read, the footer says {n}"))
-    return Embeddings(ids=ids, labels=labels, vectors=vectors, metadata=read_metadata(path))
+        raise unreadable(path, ValueError(f"{done} rows read, the footer says {n}"), supplied)
+    return Embeddings(ids=ids, labels=labels, vectors=vectors, metadata=read_metadata(path, supplied))
 
 
 def write_neighbours(path: str | os.PathLike, query_ids: np.ndarray, neighbours: np.ndarray, scores: np.ndarray) -> None:

@@ -7,7 +7,7 @@ import sys
 from typing import Callable
 
 from .config import ConfigError
-from .datasets import BadImage, DatasetUnavailable
+from .sources import BadImage, DatasetUnavailable
 from .embed import DeviceUnavailable, WeightsUnavailable
 from .io import UnreadableFile
 from .methods.base import ParameterError

@@ -11,16 +11,23 @@ from lshbench.config import (
     build_settings,
     check,
     dataset_spaces,
+    datasets_of_kind,
     pca_space_names,
     plan,
+    source_inputs,
     training_folder,
     validate,
     weights_kind,
 )
 from lshbench.methods import REGISTRY
+from lshbench.sources import (
+    EMBEDDED,
+    IMPORTED as IMPORTED_KIND,
+    SYNTHETIC as SYNTHETIC_KIND,
+)
 
 try:
-    # the schema file plus each method's config block and grid, from the method registry
+    # the schema file plus each method's config block and grid and each source's fields, from the registries
     validate(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
     check(config)
 except ConfigError as error:
@@ -77,11 +84,13 @@ def weights_input(wildcards):
     return []
 
 
-IMPORTED = {d["name"]: d for d in config["datasets"] if d["source"] == "embeddings"}
-SYNTHETIC = {d["name"]: d for d in config["datasets"] if d["source"] == "synthetic"}
-IMAGES = [
-    d for d in DATASETS if d not in IMPORTED and d not in SYNTHETIC
-]  # embedded by a model
+# Routing by how each dataset's source produces its vectors (the source registry, lshbench/sources/).
+IMPORTED = datasets_of_kind(config, IMPORTED_KIND)
+IMPORTED_SPACES = sorted(
+    {s for d in IMPORTED.values() for s in dataset_spaces(config, d)}
+)
+SYNTHETIC = datasets_of_kind(config, SYNTHETIC_KIND)
+IMAGES = list(datasets_of_kind(config, EMBEDDED))  # downloaded, embedded by a model
 
 
 def feature_dim(wildcards):
@@ -99,12 +108,8 @@ def embedding_targets():
 
 
 def imported_files(wildcards):
-    """The precomputed feature files (and label files) of a `source: embeddings` dataset: inputs, so editing one
-    re-imports it."""
-    d = IMPORTED[wildcards.dataset]
-    files = {"gallery": d["gallery_file"], "query": d["query_file"]}
-    files |= {f"{s}_labels": d[f"{s}_labels"] for s in SPLITS if d.get(f"{s}_labels")}
-    return files
+    """The precomputed feature files (and label files) of an imported dataset: inputs, so editing one re-imports it."""
+    return source_inputs(IMPORTED[wildcards.dataset])
 
 
 def never_if_empty(names):

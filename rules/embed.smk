@@ -63,7 +63,7 @@ rule import_embeddings:
         "results/benchmarks/import_embeddings/{dataset}/{space}.tsv"
     wildcard_constraints:
         dataset=never_if_empty(IMPORTED),
-        space=never_if_empty(sorted({d["space"] for d in IMPORTED.values()})),
+        space=never_if_empty(IMPORTED_SPACES),
     conda:
         "../envs/cpu.yaml"
     threads: 1

@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 
+from conftest import snakemake
 from builders import write_cifar10, write_cifar100, write_hf_parquet, write_hf_saved, write_imagefolder
-from lshbench.datasets import DatasetUnavailable, open_split, prepare
+from lshbench.sources import DatasetUnavailable, open_split, prepare
 from lshbench.decode import BatchDecoder
 
 
@@ -128,3 +129,67 @@ def test_imagefolder_split(tmp_path):
     images, errors = BatchDecoder(24)(*next(query.encoded.chunks(2)))
     assert images.shape == (2, 24, 24, 3) and errors == ["", ""]
     assert json.loads((tmp_path / "res" / "manifest.json").read_text())["source"] == "imagefolder"
+
+
+# --- errors a user can act on --------------------------------------------------------------------------------------
+
+def test_truncated_cifar_archive_names_it_and_a_whole_one_then_works(tmp_path):
+    write_cifar10(tmp_path / "good")
+    whole = (tmp_path / "good" / "cifar-10-python.tar.gz").read_bytes()
+    root = tmp_path / "res"
+    root.mkdir()
+    archive = root / "cifar-10-python.tar.gz"
+    archive.write_bytes(whole[: len(whole) // 2])
+    cfg = settings(name="c10", source="cifar10", verify_checksums=False)
+    for _ in range(2):  # the second run meets what the first left: still the archive's error, not torchvision's
+        with pytest.raises(DatasetUnavailable) as error:
+            prepare(cfg, root)
+        assert str(archive) in str(error.value) and "replace" in str(error.value)
+        assert not (root / "cifar-10-batches-py").exists()
+        assert [p.name for p in root.iterdir()] == ["cifar-10-python.tar.gz"]  # no temporary folder left
+    archive.write_bytes(whole)
+    assert prepare(cfg, root)["splits"]["gallery"]["images"] == 30
+
+
+def test_partial_cifar_folder_of_an_older_version_is_extracted_again(tmp_path):
+    write_cifar10(tmp_path)
+    partial = tmp_path / "cifar-10-batches-py"
+    partial.mkdir()
+    (partial / "data_batch_1").write_bytes(b"left by a killed extraction")
+    cfg = settings(name="c10", source="cifar10", verify_checksums=False)
+    assert prepare(cfg, tmp_path)["splits"]["query"]["images"] == 10
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(query_fraction=0.05), "dataset 'own': query_fraction: 0.05 leaves out 2 of the 30 images of the dataset, "
+                                "fewer than its 3 classes"),
+    (dict(gallery_limit=23), "dataset 'own': gallery_limit: 23 leaves out 1 of the 24 images of the gallery split"),
+    (dict(query_limit=2), "dataset 'own': query_limit: 2 keeps 2 of the 6 images of the query split"),
+])
+def test_small_imagefolder_split_names_the_field(tmp_path, change, message):
+    write_imagefolder(tmp_path / "images", per_class=10)
+    cfg = settings(name="own", source="imagefolder", path=str(tmp_path / "images"), **change)
+    with pytest.raises(DatasetUnavailable) as error:
+        prepare(cfg, tmp_path / "res")
+    assert message in str(error.value)
+
+
+def test_a_class_of_one_image_is_named(tmp_path):
+    write_imagefolder(tmp_path / "images", per_class=5)
+    for extra in sorted((tmp_path / "images" / "class_2").iterdir())[1:]:
+        extra.unlink()
+    cfg = settings(name="own", source="imagefolder", path=str(tmp_path / "images"))
+    with pytest.raises(DatasetUnavailable) as error:
+        prepare(cfg, tmp_path / "res")
+    assert f"dataset 'own': class '{tmp_path / 'images' / 'class_2'}' has only 1 image" in str(error.value)
+    assert "query_fraction" in str(error.value)
+
+
+def test_small_imagefolder_fails_the_download_job_naming_dataset_and_field(tmp_path):
+    write_imagefolder(tmp_path / "images", per_class=10)
+    config = {"datasets": [{"name": "own", "source": "imagefolder", "path": str(tmp_path / "images"),
+                            "query_fraction": 0.05}],
+              "models": [{"name": "small", "arch": "resnet18", "weights": "none", "image_size": 32}], "device": "cpu"}
+    result = snakemake(tmp_path, config, check=False)
+    assert result.returncode != 0
+    assert "DatasetUnavailable: dataset 'own': query_fraction: 0.05 leaves out 2 of the 30 images" in result.output

@@ -11,7 +11,7 @@ import simplejpeg
 import torch
 from PIL import Image
 
-from lshbench.datasets import BadImage, EncodedImages, ImageSplit, open_split, prepare
+from lshbench.sources import BadImage, EncodedImages, ImageSplit, open_split, prepare
 from lshbench.decode import BatchDecoder, pil_decode, turbo_decode, turbo_scaling
 from lshbench.embed import build_model, embed_split
 from lshbench.io import read_embeddings, read_metadata

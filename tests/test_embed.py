@@ -5,7 +5,7 @@ import pytest
 import torch
 import torchvision.transforms.v2.functional as TF
 
-from lshbench.datasets import ImageSplit
+from lshbench.sources import ImageSplit
 from lshbench.embed import IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsUnavailable, build_model, embed_split
 from lshbench.io import read_embeddings, read_metadata
 

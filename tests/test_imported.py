@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from conftest import snakemake
-from lshbench.datasets import DatasetUnavailable, load_precomputed
+from lshbench.sources import DatasetUnavailable, load_precomputed
 from lshbench.io import Embeddings, read_embeddings, write_embeddings
 
 
@@ -30,7 +30,8 @@ def files(tmp_path):
 
 
 def settings(files, **changes):
-    return {"name": "mine", "space": "feats", "seed": 0, "gallery_file": str(files / "gallery.npy"),
+    return {"name": "mine", "source": "embeddings", "space": "feats", "seed": 0,
+            "gallery_file": str(files / "gallery.npy"),
             "gallery_labels": str(files / "gallery_labels.npy"), "query_file": str(files / "query.npy"),
             "query_labels": str(files / "query_labels.txt"), **changes}
 
@@ -78,3 +79,14 @@ def test_bad_feature_files_fail_naming_the_file(files, change, message):
 def test_limits_apply_to_imported_features(files):
     gallery, query = load_precomputed(settings(files, gallery_limit=40))
     assert len(gallery) == 40 and np.bincount(gallery.labels).tolist() == [10] * 4 and len(query) == 30
+
+
+def test_truncated_user_file_is_to_be_replaced_not_forcerun(files):
+    path = files / "query.parquet"
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) - 40])
+    with pytest.raises(DatasetUnavailable) as error:
+        load_precomputed(settings(files, query_file=str(path), query_labels=None))
+    message = str(error.value)
+    assert f"Replace {path} with a whole copy" in message and "forcerun" not in message
+    assert "query_file" in message and "'mine'" in message

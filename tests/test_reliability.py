@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from builders import write_cifar10, write_imagefolder
-from lshbench.datasets import BadImage, DatasetUnavailable, open_split, prepare, rgb_array
+from lshbench.sources import BadImage, DatasetUnavailable, open_split, prepare, rgb_array
 from lshbench.embed import DeviceUnavailable, WeightsUnavailable, build_model, embed_split, fetch_weights, resolve_device
 from lshbench.io import UnreadableFile, atomic_path, read_embeddings, read_metadata, read_neighbours
 
@@ -197,5 +197,5 @@ def test_limit_below_the_classes_of_an_imagefolder_is_a_clear_error(tmp_path):
     write_imagefolder(tmp_path / "images", per_class=4, classes=3)
     cfg = {"name": "own", "source": "imagefolder", "path": str(tmp_path / "images"), "query_path": None,
            "query_fraction": 0.25, "seed": 0, "gallery_limit": 2, "query_limit": None}
-    with pytest.raises(DatasetUnavailable, match="a limit of 2 images is below this split's 3 classes"):
+    with pytest.raises(DatasetUnavailable, match="dataset .own.: gallery_limit: 2 keeps 2 of .* fewer than its 3 classes"):
         open_split(cfg, tmp_path, "gallery", image_size=32)

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from lshbench import workflow
-from lshbench.datasets import prepare
+from lshbench.sources import prepare
 
 
 def main(sm):

@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 
 from lshbench import workflow
-from lshbench.datasets import open_split
+from lshbench.sources import open_split
 from lshbench.config import weights_kind
 from lshbench.embed import build_model, embed_split, resolve_device
 

@@ -4,7 +4,7 @@ import json
 import logging
 
 from lshbench import workflow
-from lshbench.datasets import load_precomputed
+from lshbench.sources import load_precomputed
 from lshbench.io import write_embeddings
 
 

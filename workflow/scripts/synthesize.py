@@ -5,7 +5,7 @@ import json
 import logging
 
 from lshbench import workflow
-from lshbench.datasets import synthesize
+from lshbench.sources import synthesize
 
 
 def main(sm):
