@@ -12,8 +12,7 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/embed.smk"
-include: "rules/index.smk"
-include: "rules/evaluate.smk"
+include: "rules/methods.smk"
 include: "rules/report.smk"
 
 

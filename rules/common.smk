@@ -12,6 +12,7 @@ from lshbench.config import (
     check,
     dataset_spaces,
     datasets_of_kind,
+    parse_pca_space,
     pca_space_names,
     plan,
     source_inputs,
@@ -45,14 +46,30 @@ GPU = 0 if config["device"] == "cpu" else 1
 
 DATASETS = {d["name"]: d for d in config["datasets"]}
 MODELS = {m["name"]: m for m in config["models"]}
+PCA_SPACES = sorted({name for m in config["models"] for name in pca_space_names(m)})
 SPLITS = ["gallery", "query"]
 
+# Resources, declared once. Jobs on the device (embedding; exact neighbours, training and method jobs, with the
+# evaluation settings) ask for the GPU; CPU jobs that hold one space's vectors in memory (PCA, imports, synthetic
+# features) share one size.
+EMBED_RESOURCES = dict(
+    gpu=GPU,
+    mem_mb=config["embedding"]["mem_mb"],
+    runtime=config["embedding"]["runtime"],
+)
+DEVICE_RESOURCES = dict(
+    gpu=GPU,
+    mem_mb=config["evaluation"]["mem_mb"],
+    runtime=config["evaluation"]["runtime"],
+)
+CPU_RESOURCES = dict(mem_mb=8000, runtime=60)
 
+
+# One path segment, one name: {space} is an embedding space everywhere (a model's name, its PCA variants, an
+# imported space); the rules that make each kind narrow it.
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    model="|".join(MODELS),
     split="|".join(SPLITS),
-    pca=r"[0-9]+|var[0-9.]+",
     arch="|".join(sorted({m["arch"] for m in config["models"]})),
     weights_name="[A-Z0-9_]+",
     space="[a-z][a-z0-9_]*(-pca(var)?[0-9.]+)?",
@@ -68,14 +85,14 @@ def dataset_settings(wildcards):
 
 def model_setting(key):
     def get(wildcards):
-        return MODELS[wildcards.model][key]
+        return MODELS[wildcards.space][key]
 
     return get
 
 
 def weights_input(wildcards):
     """Named torchvision weights come from the fetch_weights rule, a file is used as it is, 'none' needs nothing."""
-    model = MODELS[wildcards.model]
+    model = MODELS[wildcards.space]
     kind = weights_kind(model["weights"])
     if kind == "named":
         return f"resources/weights/{model['arch']}.{model['weights']}.pth"
@@ -95,7 +112,7 @@ IMAGES = list(datasets_of_kind(config, EMBEDDED))  # downloaded, embedded by a m
 
 def feature_dim(wildcards):
     """A model's feature size, for synthetic features in its space."""
-    return FEATURE_DIMS[MODELS[wildcards.model]["arch"]]
+    return FEATURE_DIMS[MODELS[wildcards.space]["arch"]]
 
 
 def embedding_targets():
@@ -105,6 +122,15 @@ def embedding_targets():
         for space in dataset_spaces(config, DATASETS[dataset])
         for split in SPLITS
     ]
+
+
+def pca_input(wildcards):
+    """A PCA space's source: the embeddings of its model (resnet18-pca248 -> resnet18)."""
+    model, _, _ = parse_pca_space(wildcards.space)
+    return {
+        split: f"results/{wildcards.dataset}/embeddings/{model}/{split}.parquet"
+        for split in SPLITS
+    }
 
 
 def imported_files(wildcards):

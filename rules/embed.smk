@@ -3,20 +3,19 @@ rule embed:
         manifest="resources/{dataset}/manifest.json",
         weights=weights_input,
     output:
-        "results/{dataset}/embeddings/{model}/{split}.parquet",
+        "results/{dataset}/embeddings/{space}/{split}.parquet",
     log:
-        "results/logs/embed/{dataset}/{model}/{split}.log",
+        "results/logs/embed/{dataset}/{space}/{split}.log",
     benchmark:
-        "results/benchmarks/embed/{dataset}/{model}/{split}.tsv"
+        "results/benchmarks/embed/{dataset}/{space}/{split}.tsv"
     wildcard_constraints:
         dataset=never_if_empty(IMAGES),
+        space=never_if_empty(MODELS),
     conda:
         "../envs/gpu.yaml"
     threads: config["embedding"]["threads"]
     resources:
-        gpu=GPU,
-        mem_mb=config["embedding"]["mem_mb"],
-        runtime=config["embedding"]["runtime"],
+        **EMBED_RESOURCES,
     params:
         dataset=dataset_settings,
         arch=model_setting("arch"),
@@ -31,22 +30,22 @@ rule embed:
 
 rule pca:
     input:
-        gallery="results/{dataset}/embeddings/{model}/gallery.parquet",
-        query="results/{dataset}/embeddings/{model}/query.parquet",
+        unpack(pca_input),
     output:
-        gallery="results/{dataset}/embeddings/{model}-pca{pca}/gallery.parquet",
-        query="results/{dataset}/embeddings/{model}-pca{pca}/query.parquet",
-        info="results/{dataset}/embeddings/{model}-pca{pca}/pca.json",
+        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
+        query="results/{dataset}/embeddings/{space}/query.parquet",
+        info="results/{dataset}/embeddings/{space}/pca.json",
     log:
-        "results/logs/pca/{dataset}/{model}-pca{pca}.log",
+        "results/logs/pca/{dataset}/{space}.log",
     benchmark:
-        "results/benchmarks/pca/{dataset}/{model}-pca{pca}.tsv"
+        "results/benchmarks/pca/{dataset}/{space}.tsv"
+    wildcard_constraints:
+        space=never_if_empty(PCA_SPACES),
     conda:
         "../envs/cpu.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **CPU_RESOURCES,
     script:
         "../workflow/scripts/pca.py"
 
@@ -68,8 +67,7 @@ rule import_embeddings:
         "../envs/cpu.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **CPU_RESOURCES,
     params:
         dataset=dataset_settings,
     script:
@@ -79,19 +77,19 @@ rule import_embeddings:
 # Synthetic features (source: synthetic) in each model's space: no download, no model.
 rule synthesize:
     output:
-        "results/{dataset}/embeddings/{model}/{split}.parquet",
+        "results/{dataset}/embeddings/{space}/{split}.parquet",
     log:
-        "results/logs/synthesize/{dataset}/{model}/{split}.log",
+        "results/logs/synthesize/{dataset}/{space}/{split}.log",
     benchmark:
-        "results/benchmarks/synthesize/{dataset}/{model}/{split}.tsv"
+        "results/benchmarks/synthesize/{dataset}/{space}/{split}.tsv"
     wildcard_constraints:
         dataset=never_if_empty(SYNTHETIC),
+        space=never_if_empty(MODELS),
     conda:
         "../envs/cpu.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=60,
+        **CPU_RESOURCES,
     params:
         dataset=dataset_settings,
         dim=feature_dim,

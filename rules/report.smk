@@ -1,7 +1,11 @@
-# Tables and plots take a second each: they run where Snakemake runs, not as cluster jobs.
+# What comes after the method jobs: the collected metrics, tables, plots, checksums and `verify`. Each takes a second
+# or so: they run where Snakemake runs, not as cluster jobs.
 localrules:
+    collect_metrics,
     table,
     plot,
+    checksums,
+    verify,
 
 
 # Every table (the report's figures, each method's table, vs_report, summary): TABLES in rules/common.smk, derived
@@ -64,3 +68,54 @@ rule plot:
         trainings=entry_trainings(PLOTS, "plot"),
     script:
         "../workflow/scripts/plots.py"
+
+
+rule collect_metrics:
+    input:
+        run_targets(),
+    output:
+        metrics="results/metrics.csv",
+        timings="results/timings.csv",
+    log:
+        "results/logs/collect_metrics.log",
+    benchmark:
+        "results/benchmarks/collect_metrics.tsv"
+    conda:
+        "../envs/cpu.yaml"
+    threads: 1
+    params:
+        metrics=metrics_targets(),
+        timings=timings_targets(),
+    script:
+        "../workflow/scripts/collect_metrics.py"
+
+
+rule checksums:
+    input:
+        checksum_inputs(),
+    output:
+        "results/checksums.sha256",
+    log:
+        "results/logs/checksums.log",
+    conda:
+        "../envs/cpu.yaml"
+    threads: 1
+    params:
+        files=checksum_targets(),
+    script:
+        "../workflow/scripts/checksums.py"
+
+
+# No output: runs whenever asked for (`snakemake verify`), and reads only what exists.
+rule verify:
+    log:
+        "results/logs/verify.log",
+    conda:
+        "../envs/cpu.yaml"
+    threads: 1
+    params:
+        embeddings=embedding_targets(),
+        plan=PLAN,
+        outputs=verify_spec(),
+    script:
+        "../workflow/scripts/verify.py"

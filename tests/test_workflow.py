@@ -109,7 +109,7 @@ def test_changing_one_models_image_size_reruns_only_its_jobs(workdir):
     path = root / "changed-config.yaml"
     path.write_text(yaml.safe_dump(changed))
     jobs = [job for job in planned_jobs(snakemake(root, path, "-n").output) if job[0] not in ("all", "checksums")]
-    assert sorted((rule, w["model"]) for rule, w in jobs) == [("embed", "local")] * 10
+    assert sorted((rule, w["space"]) for rule, w in jobs) == [("embed", "local")] * 10
     assert {(w["dataset"], w["split"]) for _, w in jobs} == {(d, s) for d in EXPECTED_ROWS for s in ("gallery", "query")}
     changed["models"][0]["image_size"] = 40
     path.write_text(yaml.safe_dump(changed))

@@ -28,7 +28,7 @@ def main(sm):
         decoder=sm.config["embedding"]["decoder"],
         on_bad_image=p.on_bad_image,
         precision=p.precision,
-        metadata={"model": sm.wildcards.model, "arch": p.arch, "weights": p.weights, "seed": p.seed, "space": sm.wildcards.model},
+        metadata={"model": sm.wildcards.space, "arch": p.arch, "weights": p.weights, "seed": p.seed, "space": sm.wildcards.space},
     )
     logging.info("wrote %s (%d x %d) in %.1f s", sm.output[0], result["rows"], result["dim"], result["seconds"])
 

@@ -12,21 +12,21 @@ from lshbench.pca import fit_pca
 
 
 def main(sm):
-    space = f"{sm.wildcards.model}-pca{sm.wildcards.pca}"
-    _, kind, value = parse_pca_space(space)
+    space = sm.wildcards.space
+    model, kind, value = parse_pca_space(space)
     gallery, query = read_embeddings(sm.input.gallery), read_embeddings(sm.input.query)
     pca = fit_pca(gallery.vectors)
     dims = pca.n_components_for(value) if kind == "variance" else int(value)
     rank = min(gallery.dim, len(gallery) - 1)
     if dims > rank:
         raise workflow.ConfigError(
-            f"pca.dims of model '{sm.wildcards.model}': {dims} components asked, but a gallery of {len(gallery)} "
+            f"pca.dims of model '{model}': {dims} components asked, but a gallery of {len(gallery)} "
             f"vectors of dimension {gallery.dim} has at most {rank}"
         )
     ratios = pca.explained_variance_ratio
     info = {
         "space": space,
-        "source_model": sm.wildcards.model,
+        "source_model": model,
         "dims": dims,
         "input_dim": gallery.dim,
         "variance_target": value if kind == "variance" else None,

@@ -10,7 +10,7 @@ from lshbench.sources import synthesize
 
 def main(sm):
     p = sm.params
-    meta = synthesize(json.loads(p.dataset), sm.wildcards.model, p.dim, sm.wildcards.split, p.scale, sm.output[0])
+    meta = synthesize(json.loads(p.dataset), sm.wildcards.space, p.dim, sm.wildcards.split, p.scale, sm.output[0])
     logging.info("wrote %s: %d x %d synthetic vectors in %d classes", sm.output[0], meta["rows"], meta["dim"],
                  meta["classes"])
 

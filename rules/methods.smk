@@ -1,0 +1,80 @@
+# The method jobs and what they need beyond the embeddings: the exact neighbours (the ground truth of recall), a
+# method's training step (neural LSH's networks), and one job per dataset, space and method that builds and
+# evaluates every configuration of its grid. All run on the device.
+
+
+rule exact_neighbours:
+    input:
+        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
+        query="results/{dataset}/embeddings/{space}/query.parquet",
+    output:
+        "results/{dataset}/exact/{space}/top50.parquet",
+    log:
+        "results/logs/exact_neighbours/{dataset}/{space}.log",
+    benchmark:
+        "results/benchmarks/exact_neighbours/{dataset}/{space}.tsv"
+    conda:
+        "../envs/cpu.yaml"
+    threads: config["evaluation"]["threads"]
+    resources:
+        **DEVICE_RESOURCES,
+    params:
+        code=code_hash("lshbench.evaluate", "lshbench.io"),
+    script:
+        "../workflow/scripts/exact_neighbours.py"
+
+
+# A method's training step (neural LSH's networks), once per training folder, shared by the builds that use it.
+rule train:
+    input:
+        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
+    output:
+        model="results/{dataset}/train/{space}/{method}/{params}/model.npz",
+        history="results/{dataset}/train/{space}/{method}/{params}/history.csv",
+    log:
+        "results/logs/train/{dataset}/{space}/{method}/{params}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/{space}/{method}/{params}.tsv"
+    wildcard_constraints:
+        method=never_if_empty(TRAINED),
+    conda:
+        "../envs/gpu.yaml"
+    threads: config["evaluation"]["threads"]
+    resources:
+        **DEVICE_RESOURCES,
+    params:
+        seed=config["seed"],
+        code=training_code,
+    script:
+        "../workflow/scripts/train.py"
+
+
+# One job per dataset, space and method: the gallery is read once for all configurations of the method's grid, each
+# configuration still gets its own files (lshbench/batch.py); a configuration whose files are current is kept.
+rule run_method:
+    input:
+        unpack(trained_inputs),
+        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
+        query="results/{dataset}/embeddings/{space}/query.parquet",
+        exact="results/{dataset}/exact/{space}/top50.parquet",
+    output:
+        "results/{dataset}/runs/{space}/{method}.json",
+    log:
+        "results/logs/run_method/{dataset}/{space}/{method}.log",
+    benchmark:
+        "results/benchmarks/run_method/{dataset}/{space}/{method}.tsv"
+    wildcard_constraints:
+        method=never_if_empty(PLANNED),
+    conda:
+        method_conda
+    threads: config["evaluation"]["threads"]
+    resources:
+        **DEVICE_RESOURCES,
+    params:
+        configurations=run_configurations,
+        settings=method_settings,
+        code=run_code,
+        seed=config["seed"],
+        latency_queries=config["evaluation"]["latency_queries"],
+    script:
+        "../workflow/scripts/run_method.py"
