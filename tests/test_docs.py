@@ -61,7 +61,7 @@ def commands(text: str) -> list[tuple[int, str]]:
     joined = "\n".join(prose)
     for match in SPAN.finditer(joined):
         span = " ".join(match.group(1).split())
-        if span.startswith(PROGRAM + " ") or span == PROGRAM:
+        if span.startswith(PROGRAM + " "):  # the bare name in prose is a mention, not a command
             found.append((joined.count("\n", 0, match.start()) + 1, span))
     return sorted(found)
 
@@ -155,7 +155,7 @@ def test_no_bare_snakemake_in_bash_blocks():
 
 def test_extraction():
     text = "\n".join([
-        "Run `.venv/bin/snakemake a --cores 1` or `snakemake -n`.",
+        "Run `.venv/bin/snakemake a --cores 1` or `snakemake -n`; `.venv/bin/snakemake` is a name.",
         "| x | `.venv/bin/snakemake b --cores 2` |",
         "   ```bash",
         "   # a comment",
