@@ -1,6 +1,6 @@
 """Every Snakemake command in README.md and docs/*.md runs as written, so none can rot.
 
-A command is any ``.venv/bin/snakemake ...`` in a ```bash block (``\\`` continuations joined, ``&&`` chains split) or
+A command is any ``.venv/bin/snakemake ...`` in a ```bash (or untyped) block (``\\`` continuations joined, ``&&`` chains split) or
 in an inline code span (table cells included). Each is run with its own arguments through this interpreter's
 Snakemake, in an empty work directory that sees the repository's ``config.yaml``, ``presets/`` and ``profiles/``:
 as a dry run (``-n``), which parses the config, resolves every target and plans the jobs without running one (a
@@ -50,7 +50,7 @@ def commands(text: str) -> list[tuple[int, str]]:
             continue
         if fence is not None:
             if line.strip().startswith(fence[:3]) and line.strip().strip(fence[0]) == "":
-                if language in ("bash", "sh", "shell", "console"):
+                if language in ("bash", "sh", "shell", "console", ""):  # an untyped fence holds commands too
                     found += block_commands(block)
                 fence = None
             else:
@@ -162,6 +162,9 @@ def test_extraction():
         "   python3 -m venv .venv && .venv/bin/snakemake --cores 2 \\",
         "       --configfile presets/demo.yaml && .venv/bin/snakemake c",
         "   ```",
+        "```",
+        ".venv/bin/snakemake e",
+        "```",
         "```python",
         ".venv/bin/snakemake not-a-shell-command",
         "```",
@@ -170,7 +173,8 @@ def test_extraction():
     ])
     assert commands(text) == [(1, ".venv/bin/snakemake a --cores 1"), (2, ".venv/bin/snakemake b --cores 2"),
                               (5, ".venv/bin/snakemake --cores 2 --configfile presets/demo.yaml"),
-                              (5, ".venv/bin/snakemake c"), (11, ".venv/bin/snakemake d --cores 3")]
+                              (5, ".venv/bin/snakemake c"), (9, ".venv/bin/snakemake e"),
+                              (14, ".venv/bin/snakemake d --cores 3")]
     assert dry_run(arguments(".venv/bin/snakemake --configfile <preset> --report r.html")) == (
         ["--configfile", "presets/demo.yaml", "-n"], "r.html")
     with pytest.raises(AssertionError, match="PLACEHOLDERS"):
