@@ -1,9 +1,12 @@
 """The method registry: every method's entry is consistent with its Index class, and what the workflow derives from
 the registry (schema, plan, folder names, build/load dispatch, parameters in index.json) holds for every method."""
 
+import importlib.util
+import inspect
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +15,7 @@ import yaml
 from lshbench.config import ConfigError, plan, schema, validate
 from lshbench.methods import REGISTRY, load_index
 from lshbench.methods.base import Index
-from lshbench.methods.registry import Method, format_params, register
+from lshbench.methods.registry import Method, Training, format_params, register
 
 SCHEMA = "schemas/config.schema.yaml"
 
@@ -49,13 +52,23 @@ def small_config(repo):
     return config
 
 
+def demo_grid(config, name):
+    """The method's grid on the first demo dataset that runs it. Every registered method must be in the demo preset
+    (that is how the registry tests reach it), so a method missing there fails here instead of being skipped."""
+    if REGISTRY[name].baseline:
+        return {}
+    for dataset in config["datasets"]:
+        if name in (dataset.get("grids") or {}):
+            return dataset["grids"][name]
+    raise AssertionError(f"method '{name}' is registered but presets/demo.yaml gives it no grid: add one under a "
+                         f"dataset's grids and methods.{name}.spaces, so the registry tests and the demo run it")
+
+
 @pytest.mark.parametrize("name", [n for n, e in REGISTRY.items() if not e.baseline])
 def test_folder_names_round_trip(repo, name):
     entry = REGISTRY[name]
     config = small_config(repo)
-    grid = config["datasets"][0]["grids"].get(name)
-    if grid is None:
-        pytest.skip(f"{name} is not in the demo preset")
+    grid = demo_grid(config, name)
     for params in entry.plan(grid, config["methods"][name]):
         folder = entry.folder(params)
         assert "," not in folder and entry.parse(folder) == params
@@ -106,9 +119,7 @@ def test_params_travel_once_and_load_rebuilds(repo, name, tmp_path):
     values unchanged, and the loaded index gives the same candidates."""
     entry = REGISTRY[name]
     config = small_config(repo)
-    grid = config["datasets"][1]["grids"].get(name, {})
-    if not entry.baseline and not grid:
-        pytest.skip(f"{name} is not in the demo preset")
+    grid = demo_grid(config, name)
     params = entry.plan(grid, config["methods"][name])[0] if not entry.baseline else {}
     generator = torch.Generator().manual_seed(0)
     gallery, labels = torch.randn(200, 32, generator=generator).relu(), torch.randint(5, (200,), generator=generator)
@@ -122,8 +133,145 @@ def test_params_travel_once_and_load_rebuilds(repo, name, tmp_path):
     saved = json.loads((tmp_path / "index.json").read_text())["params"]
     assert {k: saved[k] for k in params} == params
     assert entry.folder({k: saved[k] for k in params}) == entry.folder(params)
+    if cls.load.__func__ is Index.load.__func__:  # the default load calls cls(**params(), device=...)
+        arguments = inspect.signature(cls.__init__).parameters
+        assert set(saved) <= set(arguments), f"{name}: params() keys {set(saved) - set(arguments)} are not " \
+                                             f"arguments of {cls.__name__}.__init__, so the default load fails"
     loaded = load_index(tmp_path)
     before, after = index.candidates(queries), loaded.candidates(queries)
     assert torch.equal(before.counts(), after.counts())
     for i in range(len(queries)):
         assert torch.equal(before.row(i), after.row(i))
+        if before.ids is not None:  # CSR: de-duplicated and ascending, the tie-break of the ranking relies on it
+            assert bool((before.row(i)[1:] > before.row(i)[:-1]).all()), f"{name}: query {i}'s ids are not ascending"
+
+
+# --- registration checks: what the tables, plots and folder names rely on fails at register(), naming the field ----
+
+def entry(**fields):
+    base = dict(name="broken", title="x", index="X", module="tests.broken", params={"B": int, "L": int},
+                grid={"B": {}, "L": {}}, axis="B", table="broken", series=("L",))
+    return Method(**{**base, **fields})
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"axis": None}, "axis= is required"),
+    ({"params": {"B": float, "L": int}}, "axis 'B' must be a folder parameter of type int"),
+    ({"axis": "Q"}, "axis 'Q' must be a folder parameter of type int"),
+    ({"series": ("L", "center")}, r"series \['center'\] are not folder parameters"),
+    ({"table": "figure1_kmeans"}, "already the table of method 'kmeans'"),
+    ({"table": "my table"}, "table name 'my table'"),
+    ({"params": {"B": int, "L": list}}, "are not int, float, bool or str"),
+    ({"training": Training(keys=("epochs",), train=None, table="broken_loss", caption="", curves={})},
+     r"training keys \['epochs'\] are not folder parameters"),
+])
+def test_register_rejects_an_entry_the_tables_cannot_use(fields, message):
+    with pytest.raises(ValueError, match=message):
+        register(entry(**fields))
+    assert "broken" not in REGISTRY
+
+
+# --- the template method (tests/data/template_method.py, docs/methods.md): a complete method, run as the workflow does
+
+TEMPLATE = Path(__file__).parent / "data" / "template_method.py"
+
+
+@pytest.fixture
+def template():
+    """Import the template as the workflow imports a method module (which registers it); unregister it after."""
+    spec = importlib.util.spec_from_file_location("template_method", TEMPLATE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["template_method"] = module
+    try:
+        spec.loader.exec_module(module)
+        yield REGISTRY["template"]
+    finally:
+        REGISTRY.pop("template", None)
+        sys.modules.pop("template_method", None)
+
+
+def brute_force_metrics(gallery, gallery_labels, queries, query_labels, candidates, exact):
+    """The metrics of docs/evaluation.md, one query at a time in NumPy."""
+    import numpy as np
+
+    g = gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    out = {k: [] for k in ("precision_at_10", "precision_at_50", "strict_precision_at_10", "average_precision",
+                           "average_precision_all", "recall_at_10", "n_candidates")}
+    for i, ids in enumerate(candidates):
+        ids = np.asarray(sorted(ids), dtype=np.int64)
+        scores = (g[ids] @ q[i]).astype(np.float32)
+        order = np.lexsort((ids, -scores))  # similarity descending, then gallery position ascending
+        rel = (gallery_labels[ids[order]] == query_labels[i]).astype(float)
+        n = len(ids)
+        for k in (10, 50):
+            m = min(k, n)
+            out[f"precision_at_{k}"].append(rel[:m].sum() / m if m else 0.0)
+        out["strict_precision_at_10"].append(rel[:10].sum() / 10)
+        ap_sum = (rel * np.cumsum(rel) / np.arange(1, n + 1)).sum() if n else 0.0
+        out["average_precision"].append(ap_sum / rel.sum() if rel.sum() else 0.0)
+        out["average_precision_all"].append(ap_sum / (gallery_labels == query_labels[i]).sum())
+        out["recall_at_10"].append((scores[order][:10] >= exact[i, 9] - 1e-5).sum() / 10)
+        out["n_candidates"].append(n)
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def test_template_method_runs_through_the_workflow_path(template, tmp_path, monkeypatch):
+    """Registered, built and evaluated by run_batch (the run_method job's code), saved, reloaded by load_index; its
+    candidates and every metric agree with a brute-force computation; a second run keeps every configuration."""
+    import numpy as np
+    import pandas as pd
+
+    from lshbench.batch import Configuration, run_batch
+    from lshbench.io import Embeddings, read_embeddings, write_embeddings
+    from lshbench.tables import figure_cells
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(5, 16))
+    def split(n):
+        labels = rng.integers(0, 5, n).astype(np.int32)
+        vectors = (centres[labels] + rng.normal(size=(n, 16))).astype(np.float32)
+        return Embeddings(ids=np.arange(n), labels=labels, vectors=vectors, metadata={})
+    write_embeddings("gallery.parquet", split(400))
+    write_embeddings("query.parquet", split(60))
+    gallery, query = read_embeddings("gallery.parquet"), read_embeddings("query.parquet")
+    g = gallery.vectors / np.linalg.norm(gallery.vectors, axis=1, keepdims=True)
+    q = query.vectors / np.linalg.norm(query.vectors, axis=1, keepdims=True)
+    exact = -np.sort(-(q @ g.T), axis=1)[:, :50].astype(np.float32)
+
+    grid = {"B": [1, 4, 16], "L": [1, 3]}
+    plan = template.plan(grid, {})
+    assert [template.folder(p) for p in plan][:2] == ["B=1_L=1", "B=1_L=3"]
+    configs = [Configuration("toy", "raw", "template", template.folder(p)) for p in plan]
+    run = lambda: run_batch(configs, gallery=gallery, query=query, exact_scores=exact,  # noqa: E731
+                            inputs={"gallery": "gallery.parquet", "query": "query.parquet"}, settings={}, seed=0,
+                            device=torch.device("cpu"), memory_mb=64, latency_queries=5, progress=False)
+    assert [row["status"] for row in run()] == ["built"] * len(configs)
+
+    rows = []
+    for params, config in zip(plan, configs):
+        index = load_index(config.index_folder)
+        assert index.params() == {**params, "seed": 0}
+        slabs = index.assignment.numpy()  # (L, N): per table, equal shares of the gallery
+        for table in slabs:
+            sizes = np.bincount(table, minlength=params["B"])
+            assert len(sizes) == params["B"] and sizes.max() - sizes.min() <= 1
+        query_slabs = np.stack([np.searchsorted(e, p, side="right") for e, p in
+                                zip(index.edges.numpy(), (query.vectors @ index.directions.numpy()).T)])
+        expected = [{int(j) for t in range(params["L"]) for j in np.flatnonzero(slabs[t] == query_slabs[t, i])}
+                    for i in range(len(query))]
+        found = index.candidates(torch.from_numpy(query.vectors))
+        assert [set(found.row(i).tolist()) for i in range(len(query))] == expected
+        brute = brute_force_metrics(gallery.vectors, gallery.labels, query.vectors, query.labels, expected, exact)
+        per_query = pd.read_parquet(config.metrics_folder / "per_query.parquet")
+        for name, values in brute.items():
+            np.testing.assert_allclose(per_query[name], values, atol=1e-6, err_msg=f"{config.params} {name}")
+        metrics = pd.read_csv(config.metrics_folder / "metrics.csv")
+        assert metrics.loc[0, "B"] == params["B"] and metrics.loc[0, "L"] == params["L"]
+        assert metrics.loc[0, "mAP"] == pytest.approx(brute["average_precision"].mean(), abs=1e-6)
+        rows.append(metrics)
+    assert rows[0].loc[0, "mean_candidates"] == 400  # B=1: one slab, the whole gallery
+    cells = figure_cells(pd.concat(rows, ignore_index=True), "template")
+    assert sorted(set(cells["value"])) == [1, 4, 16] and set(cells["block"]) == {"#Hashtables = 1", "#Hashtables = 3"}
+    assert [row["status"] for row in run()] == ["kept"] * len(configs)  # nothing changed: nothing is rebuilt

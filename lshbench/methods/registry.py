@@ -172,5 +172,45 @@ def register(method: Method) -> Method:
     unknown = [k for k in method.params if k not in method.grid and k not in method.settings]
     if unknown and method.configurations is None:
         raise ValueError(f"method '{method.name}': folder parameters {unknown} are neither grid keys nor settings")
+    check_entry(method)
     REGISTRY[method.name] = method
     return method
+
+
+def check_entry(method: Method) -> None:
+    """What the tables, plots and folder names rely on, checked when a method registers (docs/methods.md)."""
+    where = f"method '{method.name}'"
+    odd = {k: v for k, v in method.params.items() if v not in TYPES}
+    if odd:
+        raise ValueError(f"{where}: folder parameter types {odd} are not int, float, bool or str (folder names are "
+                         f"parsed back into these)")
+    if not method.baseline:
+        # the tables cast the axis with int() ("value" columns, K=10 ...) and the plots put it on the x axis
+        if method.axis is None:
+            raise ValueError(f"{where}: axis= is required: the folder parameter of type int that its table's "
+                             f"columns and its plot's x axis show (one of {list(method.params)})")
+        if method.axis not in method.params or method.params[method.axis] is not int:
+            raise ValueError(f"{where}: axis '{method.axis}' must be a folder parameter of type int "
+                             f"(params: {_spelled(method.params)})")
+    elif method.axis is not None and method.params.get(method.axis) is not int:
+        raise ValueError(f"{where}: axis '{method.axis}' must be a folder parameter of type int")
+    missing = [name for name in method.series if name not in method.params]
+    if missing:
+        raise ValueError(f"{where}: series {missing} are not folder parameters ({list(method.params)}): the plot "
+                         f"splits its lines by metrics.csv columns that every configuration has")
+    if method.training is not None:
+        missing = [key for key in method.training.keys if key not in method.params]
+        if missing:
+            raise ValueError(f"{where}: training keys {missing} are not folder parameters ({list(method.params)})")
+    tables = [t for t in (method.table, method.training.table if method.training else None) if t is not None]
+    for table in tables:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_]*", table):
+            raise ValueError(f"{where}: table name {table!r}: lower-case letters, digits and underscores (it is "
+                             f"the file name results/tables/{table}.csv)")
+        for other in REGISTRY.values():
+            if other.name != method.name and table in (other.table, other.training.table if other.training else None):
+                raise ValueError(f"{where}: table '{table}' is already the table of method '{other.name}'")
+
+
+def _spelled(params: dict) -> str:
+    return ", ".join(f"{k}: {getattr(v, '__name__', v)}" for k, v in params.items())
