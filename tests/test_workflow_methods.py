@@ -109,7 +109,7 @@ def test_a_setting_reruns_exactly_what_it_changes(workdir, setting):
 
 def test_another_checkout_reruns_nothing(workdir, repo, tmp_path):
     # copytree keeps the files' times: a checkout older than the results (a newer script file re-runs its jobs,
-    # Snakemake's own code trigger, README "What the workflow does")
+    # Snakemake's own code trigger, docs/workflow.md)
     checkout = tmp_path / "checkout"
     shutil.copytree(repo, checkout, ignore=shutil.ignore_patterns(".venv", ".git", "results", "resources",
                                                                   ".snakemake", "__pycache__", "*.egg-info"))
