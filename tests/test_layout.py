@@ -1,0 +1,44 @@
+"""The workflow's files say what they hold: rule files named for their rules, one wildcard name per path segment,
+resources declared once (rules/common.smk)."""
+
+import re
+
+from conftest import REPO
+
+RULES = REPO / "rules"
+EXPECTED = {  # rule file -> the rules it holds
+    "data.smk": {"download", "fetch_weights"},
+    "embed.smk": {"embed", "pca", "import_embeddings", "synthesize"},
+    "methods.smk": {"exact_neighbours", "train", "run_method"},
+    "report.smk": {"collect_metrics", "table", "plot", "checksums", "verify"},
+}
+
+
+def rules_in(path):
+    return set(re.findall(r"^rule (\w+):", path.read_text(), flags=re.M))
+
+
+def test_each_rule_file_holds_the_rules_its_name_says():
+    files = {p.name: rules_in(p) for p in RULES.glob("*.smk") if rules_in(p)}
+    assert files == EXPECTED
+    assert not rules_in(RULES / "common.smk")  # config validation, wildcard constraints and input functions only
+    includes = re.findall(r'^include: "rules/(\w+\.smk)"', (REPO / "Snakefile").read_text(), flags=re.M)
+    assert set(includes) == set(EXPECTED) | {"common.smk"}
+
+
+def test_an_embeddings_folder_has_one_wildcard_name():
+    text = "".join(p.read_text() for p in RULES.glob("*.smk"))
+    patterns = re.findall(r'(?<!f)"(results/\{dataset\}/[^"]*)"', text)  # the rules' paths, not Python f-strings
+    assert len(patterns) > 10
+    segments = {re.match(r"results/\{dataset\}/embeddings/([^/]+)/", p).group(1) for p in patterns
+                if "/embeddings/" in p}
+    assert segments == {"{space}"}, segments
+    assert not [p for p in patterns if "{model}" in p]
+
+
+def test_resources_are_declared_once():
+    for path in RULES.glob("*.smk"):
+        if path.name != "common.smk":
+            assert not re.search(r"\b(mem_mb|runtime|gpu)=", path.read_text()), path.name
+    common = (RULES / "common.smk").read_text()
+    assert common.count("mem_mb=8000") == 1
