@@ -187,8 +187,8 @@ def main():
         if "embedding" not in args.skip:
             rows += embedding_rows(work, args.scale, device, workers, args.batch_size, args.bare_seconds)
             print_rows(rows)
-        cfg = {"name": "synthetic", "seed": 0, "classes": FULL["classes"], "gallery_size": FULL["gallery"],
-               "query_size": FULL["query"]}
+        cfg = {"name": "synthetic", "source": "synthetic", "seed": 0, "classes": FULL["classes"],
+               "gallery_size": FULL["gallery"], "query_size": FULL["query"]}
         spaces = {}
         for model, dim in (("resnet18", 512), ("resnet50", 2048)):
             for split in ("gallery", "query"):

@@ -128,3 +128,24 @@ def test_sources_import_nothing_heavy_and_nothing_above_them(repo):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                 assert not any((n or "").startswith("lshbench.") for n in names), f"{path.name}: absolute import"
+
+
+def test_docs_name_every_source_and_field_and_the_worked_example_registers(repo):
+    from lshbench.config import check
+
+    text = (repo / "docs" / "sources.md").read_text()
+    for name, entry in REGISTRY.items():
+        assert f"`{name}`" in text and f"`{entry.module.rsplit('.', 1)[1]}.py`" in text
+        for key in entry.fields:
+            assert f"`{key}`" in text, (name, key)
+    example = text.split("```python\n")[1].split("```")[0]
+    namespace = {"__name__": "lshbench.sources.stl10", "__package__": "lshbench.sources"}
+    exec(compile(example, "docs/sources.md", "exec"), namespace)
+    try:
+        config = config_with({"name": "stl", "source": "stl10", "gallery_limit": 5})
+        validate(config, repo / SCHEMA)
+        with pytest.raises(ConfigError, match=r"datasets\[1\] \('stl'\).gallery_limit: 5 is below the 10 classes"):
+            check(config)
+        assert list(datasets_of_kind(config, EMBEDDED)) == ["digits", "stl"]
+    finally:
+        del REGISTRY["stl10"]

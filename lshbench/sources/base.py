@@ -83,7 +83,7 @@ def check_stratifiable(labels: np.ndarray, kept: int, left: int, dataset: str, f
         label = int(classes[np.argmax(counts < 2)])
         name = class_names[label] if class_names and label < len(class_names) else str(label)
         raise DatasetUnavailable(
-            f"{where}: class '{name}' has only 1 image in {what}; {field}: {value} needs a stratified split, which "
+            f"{where}: class '{name}' has only 1 image in {what}; {field}: {value} draws a stratified split, which "
             f"needs at least 2 images per class: add images to that class or remove it")
     for part, size in (("keeps", kept), ("leaves out", left)):
         if size < len(classes):
@@ -101,7 +101,7 @@ def stratified_limit(indices: np.ndarray, labels: np.ndarray, limit: int | None,
     from sklearn.model_selection import train_test_split
 
     check_stratifiable(labels, limit, len(indices) - limit, dataset, field, limit, class_names,
-                        f"the {field.split('_')[0]} split")
+                       f"the {field.split('_')[0]} split")
     keep, _ = train_test_split(indices, train_size=limit, stratify=labels, random_state=seed)
     return np.sort(keep)
 
@@ -112,7 +112,7 @@ def stratified_split(labels: np.ndarray, query_fraction: float, seed: int, datas
 
     queries = math.ceil(query_fraction * len(labels))  # train_test_split's size of a fractional test part
     check_stratifiable(labels, len(labels) - queries, queries, dataset, "query_fraction", query_fraction,
-                        class_names, "the dataset")
+                       class_names, "the dataset")
     index = np.arange(len(labels))
     gallery, query = train_test_split(index, test_size=query_fraction, stratify=labels, random_state=seed)
     return {"gallery": np.sort(gallery), "query": np.sort(query)}
