@@ -92,11 +92,14 @@ def is_current(config: Configuration, key: str) -> bool:
 
 def run_batch(configurations: list[Configuration], *, gallery, query, exact_scores: np.ndarray, inputs: dict,
               settings: dict, seed: int, device: torch.device, memory_mb: int, latency_queries: int,
-              trained: dict[str, str] | None = None, progress: bool = True) -> list[dict]:
+              trained: dict[str, str] | None = None, progress: bool = True,
+              rebuild_when_unchanged: bool = False) -> list[dict]:
     """Build and evaluate every configuration that is not current; returns the manifest rows.
 
     ``gallery``/``query``: ``lshbench.io.Embeddings``; ``inputs``: name -> path of every file the results depend
-    on (fingerprinted into each key); ``trained``: training folder -> model.npz for methods with a training step."""
+    on (fingerprinted into each key); ``trained``: training folder -> model.npz for methods with a training step.
+    ``rebuild_when_unchanged``: the method job's setting (Snakemake runs it only when something changed, or when
+    forced): with every configuration current and as in the last completed run, rebuild them all."""
     evaluator = None
     rows = []
     planned = []
@@ -111,7 +114,8 @@ def run_batch(configurations: list[Configuration], *, gallery, query, exact_scor
         planned.append((config, entry, used, facts, provenance_key(facts)))
     keys = {config.params: key for config, *_, key in planned}
     current = {config.params: is_current(config, key) for config, *_, key in planned}
-    forced = bool(planned) and all(current.values()) and read_last_run(planned[0][0].last_run) == keys
+    forced = (rebuild_when_unchanged and bool(planned) and all(current.values())
+              and read_last_run(planned[0][0].last_run) == keys)
     if forced:
         log.info("every configuration is current and as in the last completed run, yet the job runs: it was forced "
                  "(--forcerun/--forceall, or its manifest deleted); rebuilding all %d", len(planned))

@@ -22,10 +22,16 @@ ROOT = Path(__file__).resolve().parent
 
 
 def module_path(module: str) -> Path:
-    """'lshbench.methods.kmeans' -> .../lshbench/methods/kmeans.py (a package -> its __init__.py)."""
+    """'lshbench.methods.kmeans' -> .../lshbench/methods/kmeans.py (a package -> its __init__.py). A module outside
+    lshbench (a method registered by a plug-in module) is found where Python would import it from."""
     parts = module.split(".")
     if parts[0] != PACKAGE:
-        raise ValueError(f"{module!r} is not a module of {PACKAGE}")
+        import importlib.util
+
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            raise ValueError(f"{module!r}: no Python source file to hash")
+        return Path(spec.origin)
     base = ROOT.joinpath(*parts[1:])
     if base.is_dir():
         return base / "__init__.py"
