@@ -201,7 +201,6 @@ def check_table(csv: Path, spec: dict, root: Path) -> list[str]:
     """A table's CSV and Markdown against the table made again from its metrics / history files."""
     from .tables import make_table, to_markdown
 
-    problems = []
     md = csv.with_suffix(".md")
     frame, problems = read_csv(csv)
     if frame is None:
