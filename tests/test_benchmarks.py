@@ -14,3 +14,21 @@ def test_imagenet_scale_benchmark_runs(repo):
                   "neural LSH training H=800", "evaluation, neural LSH J=80 L=8", "evaluation, hyperplanes H=100",
                   "exact top-50", "peak memory"):
         assert stage in final, (stage, final)
+
+
+def test_the_faiss_comparison_runs_and_both_sides_find_the_same_neighbours(repo):
+    command = [sys.executable, str(repo / "benchmarks" / "vs_faiss.py"), "--gallery", "3000", "--queries", "300",
+               "--exact-queries", "100", "--K", "30", "--threads", "1", "--repeats", "1", "--scaling", "1500"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in result.stdout.splitlines() if line.startswith("| k-means") or line.startswith("| exact")}
+    kmeans, exact = rows["k-means K=30, probes 1, top 50"], rows["exact, 100 queries, top 50"]
+    assert exact[1] == "3000" and exact[3] == "1.0000"  # exact search scans the gallery and finds every neighbour
+    try:
+        import faiss  # noqa: F401 (the bench extra)
+    except ImportError:
+        assert kmeans[4] == "not installed"
+    else:  # the same clusters on both sides: the same candidates, so the same recall
+        assert kmeans[3] == kmeans[5] and exact[5] == "1.0000"
+    assert "| 1500 | 30 |" in result.stdout
