@@ -283,6 +283,14 @@ def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str]
                     messages.append(_problem(path, f"lists {listed}, the plan has {configurations}"))
             found(path, messages, lambda m, p: f"{m}; re-create it with `--forcerun {p}` (rebuilds that method "
                                                f"job's configurations)")
+        dataset, _, space, method = Path(manifest).parts[-4:]
+        record = root / "results" / dataset / "metrics" / space / method.removesuffix(".json") / "last_run.json"
+        if record.is_file():
+            recorded, messages = read_json(record)
+            if recorded is not None and not (isinstance(recorded, dict) and isinstance(recorded.get("keys"), dict)):
+                messages.append(_problem(record, "holds no keys"))
+            found(record, messages, lambda m, p: f"{m}; delete it (it only tells a forced method job what its last "
+                                                 f"run built)")
     for history, (method, training) in spec["histories"].items():
         path = root / history
         if path.is_file():

@@ -161,6 +161,7 @@ def test_verify_finds_a_truncated_intermediate(workdir):
     ("results/digits/metrics/small/kmeans/K=5_probes=1/metrics.csv", "its row is cut short"),
     ("results/digits/metrics/small/kmeans/K=5_probes=1/provenance.json", "unreadable JSON"),
     ("results/digits/runs/small/kmeans.json", "unreadable JSON"),
+    ("results/digits/metrics/small/kmeans/last_run.json", "unreadable JSON"),
     ("results/plots/digits_tradeoff.png", "truncated PNG"),
     ("results/checksums.sha256", "lines, expected"),
     ("resources/digits/manifest.json", "unreadable JSON"),
