@@ -12,6 +12,7 @@ find it and name the file to force (``--forcerun <file>``)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import zipfile
@@ -169,13 +170,6 @@ def read_json(path: Path) -> tuple[object, list[str]]:
         return None, [_problem(path, f"unreadable JSON ({type(error).__name__})")]
 
 
-def check_rows_of(path: Path, expected: int, what: str) -> list[str]:
-    frame, problems = read_csv(path)
-    if frame is not None and len(frame) != expected:
-        problems.append(_problem(path, f"{len(frame)} rows, expected {expected} ({what})"))
-    return problems
-
-
 def whole_records(paths: list[Path]) -> bool:
     """Every per-configuration metrics/timings file is there and whole (a broken one is reported with its own fix, and
     what is made from it is not compared)."""
@@ -224,8 +218,6 @@ def check_table(csv: Path, spec: dict, root: Path) -> list[str]:
 def check_record(path: Path, keys: dict) -> list[str]:
     """A configuration's metrics.csv or timings.csv: one whole row (a row cut short reads as missing values) naming
     the configuration."""
-    import csv
-
     frame, problems = read_csv(path)
     if frame is None:
         return problems
@@ -242,7 +234,7 @@ def check_record(path: Path, keys: dict) -> list[str]:
 
 
 def check_configuration_records(metrics: Path) -> list[str]:
-    """A configuration's timings.csv (one whole row) and provenance.json (its key)."""
+    """A configuration's metrics.csv and timings.csv (one whole row naming it) and provenance.json (its key)."""
     problems = []
     dataset, _, space, method, params = metrics.parts[-5:]
     keys = {"dataset": dataset, "space": space, "method": method, "params": params}
