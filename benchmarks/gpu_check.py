@@ -23,6 +23,7 @@ from embed_throughput import bare_rate  # noqa: E402
 from lshbench.sources import open_split  # noqa: E402
 from lshbench.embed import build_model, embed_split  # noqa: E402
 from lshbench.evaluate import Evaluator, exact_top_k  # noqa: E402
+from lshbench.metrics import evaluate  # noqa: E402
 from lshbench.io import read_embeddings  # noqa: E402
 from lshbench.methods import Exact, HyperplaneLSH, KMeans, NeuralLSH  # noqa: E402
 from lshbench.methods.neural import train_network  # noqa: E402
@@ -83,7 +84,7 @@ def main():
                         ("hyperplane H=8 L=6 centred", HyperplaneLSH(8, 6, center=True, device=device)),
                         ("neural J=8 L=8", NeuralLSH([network], 8, 8, device=device))):
         index.fit(x.to(device), y)
-        _, s = evaluator.evaluate(index)
+        _, s = evaluate(evaluator, index)
         print(f"{name:48} {s['precision_at_10']:6.3f} {s['mAP']:6.3f} {100 * s['candidates_fraction']:7.2f} "
               f"{s['evaluate_seconds']:7.2f} {s['latency_p50_ms']:7.2f}")
 

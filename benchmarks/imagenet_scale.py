@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 from lshbench.sources import open_split, prepare, synthesize  # noqa: E402
 from lshbench.embed import build_model, embed_split, resolve_device  # noqa: E402
 from lshbench.evaluate import Evaluator, exact_top_k  # noqa: E402
+from lshbench.metrics import evaluate  # noqa: E402
 from lshbench.io import read_embeddings  # noqa: E402
 from lshbench.methods import Exact, HyperplaneLSH, KMeans, NeuralLSH  # noqa: E402
 from lshbench.methods.neural import train_network  # noqa: E402
@@ -242,7 +243,7 @@ def evaluation_row(device, label: str, gallery, query, make) -> list[tuple]:
     evaluator = Evaluator(x, torch.from_numpy(gallery.labels), queries, torch.from_numpy(query.labels), scores,
                           device=device, memory_mb=4096)
     index = make().fit(x.to(device))
-    (_, summary), seconds = timed(device, lambda: evaluator.evaluate(index, latency_queries=200))
+    (_, summary), seconds = timed(device, lambda: evaluate(evaluator, index, latency_queries=200))
     rows = [(f"evaluation, {label}", f"{len(query):,} queries x {len(gallery):,}", f"{seconds:.2f}",
              f"p50 {summary['latency_p50_ms']:.2f} ms",
              f"candidates {100 * summary['candidates_fraction']:.3f}%, recall@10 {summary['recall_at_10']:.3f}")]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from lshbench.evaluate import Evaluator, exact_top_k
+from lshbench.metrics import evaluate
 from lshbench.methods import Exact, HyperplaneLSH, KMeans, NeuralLSH
 from lshbench.methods.kmeans import kmeans_plus_plus, row_norms
 from lshbench.methods.neural import train_network
@@ -94,7 +95,7 @@ def run_one(name: str, args) -> dict:
     index = make()
     index.fit(gallery, gallery_labels)
     build = time.perf_counter() - start
-    _, summary = evaluator.evaluate(index)
+    _, summary = evaluate(evaluator, index)
     return {**summary, "build_seconds": build,
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base}
 

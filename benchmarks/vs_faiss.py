@@ -28,7 +28,8 @@ import time
 import numpy as np
 import torch
 
-from lshbench.evaluate import RECALL_TOLERANCE, Evaluator, exact_top_k
+from lshbench.evaluate import Evaluator, exact_top_k
+from lshbench.metrics import RECALL_TOLERANCE, evaluate
 from lshbench.methods import Exact, KMeans
 
 
@@ -59,7 +60,7 @@ def kmeans_work(gallery, labels, queries, query_labels, exact_scores, K: int, fa
     evaluator = Evaluator(gallery, labels, queries, query_labels, exact_scores)
 
     def ours():
-        _, summary = evaluator.evaluate(index, latency_queries=1)
+        _, summary = evaluate(evaluator, index, latency_queries=1)
         return summary["evaluate_seconds"], summary["recall_at_10"], summary["mean_candidates"]
 
     if faiss is None:
@@ -91,7 +92,7 @@ def exact_work(gallery, labels, queries, query_labels, exact_scores, faiss):
     index = Exact().fit(gallery)
 
     def ours():
-        _, summary = evaluator.evaluate(index, latency_queries=1)
+        _, summary = evaluate(evaluator, index, latency_queries=1)
         return summary["evaluate_seconds"], summary["recall_at_10"], summary["mean_candidates"]
 
     if faiss is None:

@@ -1,14 +1,15 @@
 """One job per (dataset, space, method): every configuration of the method's grid on that space is built and evaluated
 in one process, with the gallery read once and its unit vectors kept once on the device.
 
-Each configuration still writes its own files (index folder, metrics.csv, timings.csv, per_query.parquet) and, last, a
-``provenance.json`` holding a key of everything its results depend on: its method and folder parameters, the build
-settings, the seed, the evaluation settings, the fingerprints (size, mtime) of the files it reads and the hash of the
-code that computes it (lshbench.code.method_code: the method's module, what it imports, this runner and the
-evaluator). A configuration whose files are all there with the same key is kept, not recomputed: adding one K to a
-grid re-runs the method's job on each space, which builds and evaluates only the new K. The job's own output is a
-manifest (one line per configuration, kept or built), written when all are done; a failure leaves the finished
-configurations in place.
+Each configuration writes its own files: the index folder (one per build: configurations that differ only in a query
+parameter, k-means' probes, share it), ``ranking.parquet`` (what each query retrieved, lshbench/ranking.py; the
+metrics job derives metrics.csv and per_query.parquet from it), ``timings.csv`` and, last, a ``provenance.json``
+holding a key of everything its results depend on: its method and folder parameters, the build settings, the seed,
+the evaluation settings, the fingerprints (size, mtime) of the files it reads and the hash of the code that computes
+it (lshbench.code.method_code: the method's module, what it imports, this runner and the evaluator). A configuration
+whose files are all there with the same key is kept, not recomputed: adding one K to a grid re-runs the method's job
+on each space, which builds and evaluates only the new K. The job's own output is a manifest (one line per
+configuration, kept or built), written when all are done; a failure leaves the finished configurations in place.
 
 A job whose configurations are all current, with the keys of its last completed run (``last_run.json`` beside them),
 has no reason to run but that it was asked to (``--forcerun``/``--forceall`` of its manifest, or the manifest
@@ -34,11 +35,12 @@ import torch
 from .code import method_code
 from .evaluate import TIMING_COLUMNS, Evaluator
 from .io import atomic_path
+from .ranking import Ranking, write_ranking
 from .methods import method as registered
 from .methods.registry import format_value
 
 log = logging.getLogger(__name__)
-OUTPUTS = ("metrics.csv", "timings.csv", "per_query.parquet")
+OUTPUTS = ("ranking.parquet", "timings.csv")  # the metrics job writes metrics.csv and per_query.parquet
 
 
 def fingerprint(path: str | os.PathLike) -> list:
@@ -60,7 +62,9 @@ class Configuration:
 
     @property
     def index_folder(self) -> Path:
-        return Path("results", self.dataset, "index", self.space, self.method, self.params)
+        """One per build: the folder name without the method's query parameters."""
+        build = registered(self.method).build_folder(self.params)
+        return Path("results", self.dataset, "index", self.space, self.method, build)
 
     @property
     def metrics_folder(self) -> Path:
@@ -92,16 +96,17 @@ def is_current(config: Configuration, key: str) -> bool:
 
 def run_batch(configurations: list[Configuration], *, gallery, query, exact_scores: np.ndarray, inputs: dict,
               settings: dict, seed: int, device: torch.device, memory_mb: int, latency_queries: int,
-              trained: dict[str, str] | None = None, progress: bool = True,
+              keep_top: int = 100, trained: dict[str, str] | None = None, progress: bool = True,
               rebuild_when_unchanged: bool = False) -> list[dict]:
-    """Build and evaluate every configuration that is not current; returns the manifest rows.
+    """Build and evaluate every configuration that is not current; returns the manifest rows (in the given order).
 
     ``gallery``/``query``: ``lshbench.io.Embeddings``; ``inputs``: name -> path of every file the results depend
     on (fingerprinted into each key); ``trained``: training folder -> model.npz for methods with a training step.
-    ``rebuild_when_unchanged``: the method job's setting (Snakemake runs it only when something changed, or when
-    forced): with every configuration current and as in the last completed run, rebuild them all."""
+    Configurations that differ only in query parameters share one build. ``rebuild_when_unchanged``: the method
+    job's setting (Snakemake runs it only when something changed, or when forced): with every configuration current
+    and as in the last completed run, rebuild them all."""
     evaluator = None
-    rows = []
+    rows = {}
     planned = []
     for config in configurations:
         entry = registered(config.method)
@@ -109,7 +114,7 @@ def run_batch(configurations: list[Configuration], *, gallery, query, exact_scor
         if entry.training is not None:
             used["trained"] = trained[entry.training_folder(config.params)]
         facts = {"method": config.method, "params": config.params, "settings": settings, "seed": seed,
-                 "latency_queries": latency_queries, "code": method_code(entry.module),
+                 "latency_queries": latency_queries, "keep_top": keep_top, "code": method_code(entry.module),
                  "inputs": {k: fingerprint(v) for k, v in sorted(used.items())}}
         planned.append((config, entry, used, facts, provenance_key(facts)))
     keys = {config.params: key for config, *_, key in planned}
@@ -119,43 +124,57 @@ def run_batch(configurations: list[Configuration], *, gallery, query, exact_scor
     if forced:
         log.info("every configuration is current and as in the last completed run, yet the job runs: it was forced "
                  "(--forcerun/--forceall, or its manifest deleted); rebuilding all %d", len(planned))
-    for config, entry, used, facts, key in planned:
-        params = entry.parse(config.params)
-        if not forced and current[config.params]:
-            rows.append({"params": config.params, "key": key, "status": "kept"})
-            log.info("%s %s: current, kept", config.method, config.params)
+    builds: dict[Path, list] = {}
+    for item in planned:
+        builds.setdefault(item[0].index_folder, []).append(item)
+    for folder, group in builds.items():
+        todo = []
+        for config, entry, used, facts, key in group:
+            if not forced and current[config.params]:
+                rows[config.params] = {"params": config.params, "key": key, "status": "kept"}
+                log.info("%s %s: current, kept", config.method, config.params)
+            else:
+                todo.append((config, entry, used, facts, key))
+        if not todo:
             continue
-        (config.metrics_folder / "provenance.json").unlink(missing_ok=True)
+        config, entry, used, _, _ = todo[0]
+        params = entry.parse(config.params)
+        for other, *_ in todo:
+            (other.metrics_folder / "provenance.json").unlink(missing_ok=True)
         arrays = None
         if entry.training is not None:
             arrays = {k: torch.from_numpy(v) for k, v in np.load(used["trained"]).items()}
         index = entry.index_class().build(params, seed=seed, device=device, trained=arrays, **settings)
-        own = index.params()
-        differ = {k: (v, own.get(k)) for k, v in params.items() if format_value(own.get(k)) != format_value(v)}
-        if differ:
-            raise RuntimeError(f"{config.method}: the index's params() differ from its folder name {config.params} "
-                               f"(folder, index): {differ}")
         seconds = fit(index, gallery, device)
         size = sum(int(a.numel() * a.element_size()) for a in index.arrays().values())  # the saved arrays' bytes
-        save_index(index, config, seconds, size, device)
+        save_index(index, config, seconds, size, device, entry.query)
         if evaluator is None:  # after the first build: the raw gallery a build used is freed by then
             evaluator = Evaluator(torch.from_numpy(gallery.vectors), torch.from_numpy(gallery.labels),
                                   torch.from_numpy(query.vectors), torch.from_numpy(query.labels),
                                   torch.from_numpy(exact_scores), device=device, memory_mb=memory_mb)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        per_query, summary = evaluator.evaluate(index, latency_queries=latency_queries, progress=progress)
-        write_metrics(config, index, per_query, summary, gallery, query, seconds, size)
-        (config.metrics_folder / "provenance.json").write_text(json.dumps({"key": key, **facts}, indent=2))
-        rows.append({"params": config.params, "key": key, "status": "built"})
-        log.info("%s %s: built in %.2f s, evaluated in %.2f s", config.method, config.params, seconds,
-                 summary["evaluate_seconds"])
+        for config, entry, used, facts, key in todo:
+            params = entry.parse(config.params)
+            index.set_query(**{k: params[k] for k in entry.query})
+            own = index.params()
+            differ = {k: (v, own.get(k)) for k, v in params.items() if format_value(own.get(k)) != format_value(v)}
+            if differ:
+                raise RuntimeError(f"{config.method}: the index's params() differ from its folder name "
+                                   f"{config.params} (folder, index): {differ}")
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            ranking, timings = evaluator.rankings(index, keep_top=keep_top, latency_queries=latency_queries,
+                                                  progress=progress)
+            write_ranking_files(config, index, ranking, timings, gallery, query, seconds, size)
+            (config.metrics_folder / "provenance.json").write_text(json.dumps({"key": key, **facts}, indent=2))
+            rows[config.params] = {"params": config.params, "key": key, "status": "built"}
+            log.info("%s %s: built in %.2f s, evaluated in %.2f s", config.method, config.params, seconds,
+                     timings["evaluate_seconds"])
         del index
         gc.collect()
     if planned:
         with atomic_path(planned[0][0].last_run) as tmp:
             tmp.write_text(json.dumps({"keys": keys}, indent=2))
-    return rows
+    return [rows[config.params] for config, *_ in planned]
 
 
 def fit(index, gallery, device: torch.device) -> float:
@@ -172,30 +191,32 @@ def fit(index, gallery, device: torch.device) -> float:
     return seconds
 
 
-def save_index(index, config: Configuration, seconds: float, index_bytes: int, device: torch.device) -> None:
+def save_index(index, config: Configuration, seconds: float, index_bytes: int, device: torch.device,
+               query: tuple[str, ...] = ()) -> None:
     folder = config.index_folder
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.npy"):
         stale.unlink()
     index.save(folder, extra={"dataset": config.dataset, "space": config.space, "build_seconds": seconds,
-                              "index_bytes": index_bytes, "device": str(device)})
+                              "index_bytes": index_bytes, "device": str(device)}, query=query)
 
 
-def write_metrics(config: Configuration, index, per_query: dict, summary: dict, gallery, query,
-                  build_seconds: float, index_bytes: int) -> None:
-    """metrics.csv (what the configuration achieved: the index's own params() and the means), timings.csv (what the
-    machine measured) and per_query.parquet, each written atomically."""
+def write_ranking_files(config: Configuration, index, ranking: Ranking, timings: dict, gallery, query,
+                        build_seconds: float, index_bytes: int) -> None:
+    """ranking.parquet (what each query retrieved, with what metrics.csv says of the configuration besides its
+    metrics: the index's own params()) and timings.csv (what the machine measured), each written atomically."""
     folder = config.metrics_folder
     folder.mkdir(parents=True, exist_ok=True)
-    row = {"dataset": config.dataset, "space": config.space, "dim": gallery.dim, "method": config.method,
-           "params": config.params, **index.params(), **summary, "build_seconds": build_seconds,
-           "index_bytes": index_bytes}
-    frame = pd.DataFrame({"query_id": query.ids, "label": query.labels, **per_query})
-    with atomic_path(folder / "per_query.parquet") as tmp:
-        frame.to_parquet(tmp, index=False)
+    ranking.query_ids = query.ids
+    ranking.metadata = {
+        "row": {"dataset": config.dataset, "space": config.space, "dim": gallery.dim, "method": config.method,
+                "params": config.params, **index.params()},
+        "n_gallery": len(gallery), "latency_queries": timings["latency_queries"], "index_bytes": index_bytes,
+    }
+    write_ranking(folder / "ranking.parquet", ranking)
     keys = {"dataset": config.dataset, "space": config.space, "method": config.method, "params": config.params}
-    timings = {**keys, "n_queries": row["n_queries"], **{c: row.pop(c) for c in TIMING_COLUMNS}}
+    measured = {**timings, "build_seconds": build_seconds}
+    row = {**keys, "n_queries": len(ranking), **{c: measured[c] for c in TIMING_COLUMNS}}
     with atomic_path(folder / "timings.csv") as tmp:
-        pd.DataFrame([timings]).to_csv(tmp, index=False)
-    with atomic_path(folder / "metrics.csv") as tmp:
         pd.DataFrame([row]).to_csv(tmp, index=False)
+

@@ -1,15 +1,8 @@
-"""One evaluation engine for every method: candidates -> cosine re-ranking -> per-query metrics.
+"""One evaluation engine for every method: candidates -> cosine re-ranking -> what each query retrieved (its ranking,
+lshbench/ranking.py), from which lshbench/metrics.py derives every metric.
 
-Ranking: cosine similarity descending, ties broken by gallery position ascending. With rel_i = 1 when the i-th ranked
-candidate has the query's label:
-
-* precision@k = sum_{i<=m} rel_i / m with m = min(k, n), n the candidates retrieved (0 when n = 0): the report's
-  convention, by its own numbers (CIFAR-100 k-means at K=2000, ~25 images per cluster, still reports P@50 = 37.29);
-  ``strict_precision_at_k`` = sum_{i<=k} rel_i / k counts the missing slots of a short list as misses (DeepHash's);
-* average precision = sum_i rel_i * P@i / (relevant retrieved), 0 when none is retrieved (the report's and
-  DeepHash's convention); ``average_precision_all`` divides the same sum by all gallery items of the query's label;
-* recall@k = |top k ∩ exact top k| / k, an item counting as in the exact top k when its similarity reaches the exact
-  k-th similarity (less 1e-5 for rounding, so ties count, as ann-benchmarks does).
+Ranking: cosine similarity descending, ties broken by gallery position ascending (a stable sort of each candidate
+list, which is ascending).
 
 Queries are processed in blocks as tensors on the device; no block holds more than ``memory_mb`` of scores, so the full
 query x gallery matrix never exists (ImageNet: 50k x 1.28M).
@@ -25,13 +18,12 @@ import torch
 import torch.nn.functional as F
 
 from .candidates import Candidates, gather_ranges
+from .ranking import Ranking
 
-KS = (10, 50)
 # Columns that measure the machine, not the method: they go to timings.csv, so metrics.csv and every table are
 # byte-identical between two runs of the same config (checksums.sha256).
 TIMING_COLUMNS = ("build_seconds", "candidate_seconds", "query_seconds", "evaluate_seconds", "latency_p50_ms",
                   "latency_p99_ms", "peak_memory_mb", "device")
-RECALL_TOLERANCE = 1e-5
 BYTES_PER_RANKED_ELEMENT = 48  # scores, sort values and indices, ids, relevance, cumulative counts
 SPARSE_SUB_BLOCK = 64  # queries ranked together when candidates come as lists
 
@@ -81,6 +73,7 @@ class Evaluator:
         self.query_unit = F.normalize(self.queries, dim=1)
         self.query_labels = query_labels.to(self.device, torch.int64)
         labels = gallery_labels.to(self.device, torch.int64)
+        self.gallery_labels = labels
         self.labels_padded = torch.cat([labels, labels.new_tensor([-1])])  # position N = padding, never relevant
         classes = int(max(labels.max(), self.query_labels.max())) + 1
         self.class_counts = torch.bincount(labels, minlength=classes)
@@ -117,40 +110,33 @@ class Evaluator:
         sorted_scores, order = torch.sort(scores, dim=1, descending=True, stable=True)
         return sorted_scores, padded_ids.gather(1, order)
 
-    def metrics(self, scores: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor,
-                exact_scores: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Per-query metrics of ranked lists (scores/ids as returned by ``rank``)."""
+    def record(self, scores: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor, keep_top: int
+               ) -> dict[str, torch.Tensor]:
+        """What a ranked block keeps (lshbench/ranking.py): the top ``keep_top`` ids and scores (padded with N and
+        -inf) and the sums over the whole list, relevant retrieved and sum_i rel_i * P@i."""
         relevant = (self.labels_padded[ids] == labels.unsqueeze(1)) & (scores > float("-inf"))
         width = relevant.shape[1]
         hits = torch.cumsum(relevant, 1, dtype=torch.float32)
         ranks = torch.arange(1, width + 1, device=self.device, dtype=torch.float32)
-        ap_sum = torch.where(relevant, hits / ranks, 0).sum(1, dtype=torch.float64)
-        n_relevant = relevant.sum(1)
-        out = {
-            "average_precision": torch.where(n_relevant > 0, ap_sum / n_relevant.clamp_min(1), 0),
-            "average_precision_all": ap_sum / self.class_counts[labels].clamp_min(1),
-        }
-        retrieved = (scores > float("-inf")).sum(1)
-        for k in KS:
-            hits_k = relevant[:, :k].sum(1, dtype=torch.float64)
-            shown = retrieved.clamp_max(k)
-            out[f"precision_at_{k}"] = torch.where(shown > 0, hits_k / shown.clamp_min(1), 0)
-            out[f"strict_precision_at_{k}"] = hits_k / k
-        if exact_scores is not None:
-            for k in KS:
-                kth = exact_scores[:, min(k, exact_scores.shape[1]) - 1].unsqueeze(1) - RECALL_TOLERANCE
-                out[f"recall_at_{k}"] = (scores[:, :k] >= kth).sum(1, dtype=torch.float64) / k
+        out = {"ap_sum": torch.where(relevant, hits / ranks, 0).sum(1, dtype=torch.float64),
+               "n_relevant": relevant.sum(1)}
+        top_scores, top_ids = scores[:, :keep_top], ids[:, :keep_top]
+        if width < keep_top:
+            top_scores = F.pad(top_scores, (0, keep_top - width), value=float("-inf"))
+            top_ids = F.pad(top_ids, (0, keep_top - width), value=self.n_gallery)
+        out["scores"], out["ids"] = top_scores, top_ids
         return out
 
     # ---------------------------------------------------------------------------------------------------------------
-    def evaluate(self, index, latency_queries: int = 200, progress: bool = False) -> tuple[dict, dict]:
-        """Run every query; returns (per-query arrays, summary of means and timings)."""
+    def rankings(self, index, keep_top: int = 100, latency_queries: int = 200, progress: bool = False
+                 ) -> tuple[Ranking, dict]:
+        """Run every query: (its ranking, the timings). lshbench.metrics.evaluate derives the metrics from both."""
         from tqdm import tqdm
 
         n_queries = len(self.queries)
         budget = int(self.memory_mb * 2**20) // BYTES_PER_RANKED_ELEMENT
         step = max(1, min(4096, budget // max(1, self.n_gallery)))
-        per_query: dict[str, list[torch.Tensor]] = {}
+        kept: dict[str, list[torch.Tensor]] = {}
         positions = []
         candidate_seconds = rank_seconds = 0.0
         start_all = time.perf_counter()
@@ -172,30 +158,21 @@ class Evaluator:
                 t2 = time.perf_counter()
                 scores, ids = self.rank(part, self.query_unit[rows])
                 rank_seconds += time.perf_counter() - t2
-                exact = None if self.exact_scores is None else self.exact_scores[rows]
-                values = self.metrics(scores, ids, self.query_labels[rows], exact)
+                values = self.record(scores, ids, self.query_labels[rows], keep_top)
                 values["n_candidates"] = part.counts()
                 for name, value in values.items():
-                    per_query.setdefault(name, []).append(value.cpu())
+                    kept.setdefault(name, []).append(value.cpu())
                 positions.append(rows.cpu())
         evaluate_seconds = time.perf_counter() - start_all
         inverse = torch.argsort(torch.cat(positions))  # back to the queries' order
-        result = {name: torch.cat(values)[inverse].numpy() for name, values in per_query.items()}
+        out = {name: torch.cat(values)[inverse].numpy() for name, values in kept.items()}
+        ids = out["ids"]
+        ids[ids == self.n_gallery] = -1
+        ranking = Ranking(ids=ids, scores=out["scores"], n_candidates=out["n_candidates"],
+                          n_relevant=out["n_relevant"], ap_sum=out["ap_sum"],
+                          labels=self.query_labels.cpu().numpy())
         latencies = self.latency(index, latency_queries)
-        summary = {
-            "n_queries": n_queries,
-            "n_gallery": self.n_gallery,
-            "precision_at_10": float(result["precision_at_10"].mean()),
-            "precision_at_50": float(result["precision_at_50"].mean()),
-            "strict_precision_at_10": float(result["strict_precision_at_10"].mean()),
-            "strict_precision_at_50": float(result["strict_precision_at_50"].mean()),
-            "mAP": float(result["average_precision"].mean()),
-            "mAP_all": float(result["average_precision_all"].mean()),
-            "recall_at_10": float(result["recall_at_10"].mean()) if "recall_at_10" in result else float("nan"),
-            "recall_at_50": float(result["recall_at_50"].mean()) if "recall_at_50" in result else float("nan"),
-            "mean_candidates": float(result["n_candidates"].mean()),
-            "candidates_fraction": float(result["n_candidates"].mean()) / self.n_gallery,
-            "queries_without_candidates": int((result["n_candidates"] == 0).sum()),
+        timings = {
             "candidate_seconds": candidate_seconds,
             "query_seconds": candidate_seconds + rank_seconds,
             "evaluate_seconds": evaluate_seconds,
@@ -205,7 +182,7 @@ class Evaluator:
             "peak_memory_mb": peak_memory_mb(self.device),
             "device": str(self.device),
         }
-        return result, summary
+        return ranking, timings
 
     def _sub_blocks(self, candidates: Candidates, budget: int, max_queries: int):
         """Split a block's queries so that (queries x longest candidate list) stays within the budget."""

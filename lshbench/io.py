@@ -208,3 +208,11 @@ def read_neighbours(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np
         column = table.column(name).combine_chunks()
         out.append(column.values.to_numpy(zero_copy_only=False).reshape(len(table), column.type.list_size))
     return tuple(out)
+
+
+def read_labels(path: str | os.PathLike) -> np.ndarray:
+    """The label column of an embedding file alone (the metrics job's need: a fraction of a 10 GB gallery's bytes)."""
+    try:
+        return pq.read_table(path, columns=["label"]).column("label").to_numpy()
+    except (OSError, pa.ArrowException, KeyError) as error:
+        raise unreadable(path, error) from error

@@ -180,6 +180,14 @@ def run_targets(select=lambda d, s, m, p: True):
     )
 
 
+def derived_targets(select=lambda d, s, m, p: True):
+    """The manifests of the metrics jobs (one per dataset, space and method) holding the selected configurations:
+    what reads metrics.csv or per_query.parquet depends on these."""
+    return [
+        t.replace("/runs/", "/metrics/", 1) for t in run_targets(select)
+    ]
+
+
 def run_configurations(wildcards):
     """The folder names of a method job's configurations: adding one re-runs the job, which builds only it."""
     w = wildcards
@@ -358,7 +366,7 @@ def entry_inputs(entries, wildcard):
         entry = entries[wildcards[wildcard]]
         if entry["kind"] == "training":
             return {"histories": history_files(entry["method"])}
-        return {"runs": run_targets(entry_select(entry))}
+        return {"runs": derived_targets(entry_select(entry))}
 
     return get
 
@@ -417,12 +425,12 @@ def checksum_targets():
 
 
 def checksum_inputs():
-    """The outputs of rules among checksum_targets(), plus the method jobs that write the per-configuration files."""
+    """The outputs of rules among checksum_targets(), plus the metrics jobs that write the per-configuration files."""
     if not PLAN:
         return embedding_targets()
     configuration_files = set(metrics_targets() + metrics_targets("per_query.parquet"))
     listed = [f for f in checksum_targets() if f not in configuration_files]
-    return listed + run_targets()
+    return listed + derived_targets()
 
 
 def report_targets():

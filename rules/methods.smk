@@ -1,6 +1,7 @@
 # The method jobs and what they need beyond the embeddings: the exact neighbours (the ground truth of recall), a
 # method's training step (neural LSH's networks), and one job per dataset, space and method that builds and
-# evaluates every configuration of its grid. All run on the device.
+# evaluates every configuration of its grid, storing what each query retrieved; these run on the device. Then the
+# metrics job of each, which derives the metrics from the rankings.
 
 
 rule exact_neighbours:
@@ -76,5 +77,29 @@ rule run_method:
         code=run_code,
         seed=config["seed"],
         latency_queries=config["evaluation"]["latency_queries"],
+        keep_top=config["evaluation"]["keep_top"],
     script:
         "../workflow/scripts/run_method.py"
+
+
+# The metrics of a method job's configurations, derived from their rankings (lshbench/metrics.py): a second or so, no
+# index build, no re-ranking; an edit of the metrics re-runs only these jobs.
+rule metrics:
+    input:
+        run="results/{dataset}/runs/{space}/{method}.json",
+        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
+        exact="results/{dataset}/exact/{space}/top50.parquet",
+    output:
+        "results/{dataset}/metrics/{space}/{method}.json",
+    log:
+        "results/logs/metrics/{dataset}/{space}/{method}.log",
+    wildcard_constraints:
+        method=never_if_empty(PLANNED),
+    conda:
+        "../envs/cpu.yaml"
+    threads: 1
+    params:
+        configurations=run_configurations,
+        code=code_hash("lshbench.metrics"),
+    script:
+        "../workflow/scripts/metrics.py"

@@ -1,6 +1,7 @@
 # What comes after the method jobs: the collected metrics, tables, plots, checksums and `verify`. Each takes a second
 # or so: they run where Snakemake runs, not as cluster jobs.
 localrules:
+    metrics,
     collect_metrics,
     table,
     plot,
@@ -72,7 +73,7 @@ rule plot:
 
 rule collect_metrics:
     input:
-        run_targets(),
+        derived_targets(),
     output:
         metrics="results/metrics.csv",
         timings="results/timings.csv",

@@ -5,6 +5,7 @@ from sklearn.metrics import average_precision_score
 
 from lshbench.candidates import Candidates, from_pairs
 from lshbench.evaluate import Evaluator, exact_top_k
+from lshbench.metrics import evaluate
 from lshbench.methods import Exact, KMeans
 
 
@@ -31,7 +32,7 @@ def test_hand_computed_ranking():
     labels = torch.tensor([1, 0, 1, 1, 0, 1])
     queries, query_labels = unit([0.0]), torch.tensor([1])
     evaluator = Evaluator(gallery, labels, queries, query_labels, memory_mb=64)
-    per_query, summary = evaluator.evaluate(Fixed([[5, 1, 2, 4]]), latency_queries=1)
+    per_query, summary = evaluate(evaluator, Fixed([[5, 1, 2, 4]]), latency_queries=1)
     # ranked: 1 (label 0), 2 (1), 4 (0), 5 (1): relevant at ranks 2 and 4 -> AP = (1/2 + 2/4) / 2
     assert per_query["average_precision"][0] == pytest.approx(0.5)
     assert per_query["average_precision_all"][0] == pytest.approx((0.5 + 0.5) / 4)  # 4 gallery items of label 1
@@ -51,7 +52,7 @@ def test_empty_bucket_query_scores_zero():
         def candidates(self, q):
             return candidates if len(q) == 2 else Candidates(torch.tensor([0, 0]), torch.tensor([], dtype=torch.int64), 1, 3)
 
-    per_query, summary = evaluator.evaluate(Given(), latency_queries=1)
+    per_query, summary = evaluate(evaluator, Given(), latency_queries=1)
     assert per_query["n_candidates"].tolist() == [0, 2]
     assert per_query["average_precision"][0] == 0 and per_query["precision_at_10"][0] == 0
     assert per_query["strict_precision_at_10"][0] == 0 and per_query["precision_at_50"][0] == 0
@@ -63,7 +64,7 @@ def test_ties_break_by_gallery_position():
     gallery = unit([0.3, 0.3, 0.3])  # identical vectors: equal similarity
     labels = torch.tensor([0, 1, 0])
     evaluator = Evaluator(gallery, labels, unit([0.0]), torch.tensor([1]))
-    per_query, _ = evaluator.evaluate(Exact().fit(gallery), latency_queries=1)
+    per_query, _ = evaluate(evaluator, Exact().fit(gallery), latency_queries=1)
     assert per_query["average_precision"][0] == pytest.approx(0.5)  # the relevant item ranks second
 
 
@@ -90,7 +91,7 @@ def test_precision_conventions_hand_computed(rows, expected):
             return from_pairs(torch.zeros(len(rows), dtype=torch.int64), torch.tensor(rows, dtype=torch.int64),
                               1, len(labels))
 
-    per_query, _ = evaluator.evaluate(Given(), latency_queries=1)
+    per_query, _ = evaluate(evaluator, Given(), latency_queries=1)
     got = [per_query[name][0] for name in ("precision_at_10", "precision_at_50", "strict_precision_at_10",
                                            "strict_precision_at_50")]
     assert got == pytest.approx(expected)
@@ -108,7 +109,7 @@ def test_precision_with_ties_counts_by_gallery_position():
             pairs = [(i, g) for i, row in enumerate(rows) for g in sorted(row)]
             return from_pairs(torch.tensor([a for a, _ in pairs]), torch.tensor([b for _, b in pairs]), len(q), 12)
 
-    per_query, _ = evaluator.evaluate(Given(), latency_queries=1)
+    per_query, _ = evaluate(evaluator, Given(), latency_queries=1)
     # query 0: positions 0..9 -> labels 0,1,0,1,... -> 5 relevant of 10; 6 of 12 for P@50 (report), 6/50 strict
     assert per_query["precision_at_10"][0] == pytest.approx(0.5)
     assert per_query["precision_at_50"][0] == pytest.approx(6 / 12)
@@ -141,8 +142,7 @@ def brute_force(gallery, labels, queries, query_labels):
 def test_exact_matches_numpy_and_scikit_learn(random_data):
     gallery, labels, queries, query_labels = random_data
     _, exact_scores = exact_top_k(gallery, queries, 50)
-    per_query, summary = Evaluator(gallery, labels, queries, query_labels, exact_scores).evaluate(
-        Exact().fit(gallery), latency_queries=5)
+    per_query, summary = evaluate(Evaluator(gallery, labels, queries, query_labels, exact_scores), Exact().fit(gallery), latency_queries=5)
     scores, order, relevant = brute_force(gallery, labels, queries, query_labels)
     np.testing.assert_allclose(per_query["precision_at_10"], relevant[:, :10].mean(1))
     np.testing.assert_allclose(per_query["precision_at_50"], relevant[:, :50].mean(1))
@@ -157,7 +157,7 @@ def test_kmeans_metrics_against_brute_force(random_data):
     gallery, labels, queries, query_labels = random_data
     index = KMeans(8, seed=1).fit(gallery)
     _, exact_scores = exact_top_k(gallery, queries, 50)
-    per_query, _ = Evaluator(gallery, labels, queries, query_labels, exact_scores, memory_mb=64).evaluate(index)
+    per_query, _ = evaluate(Evaluator(gallery, labels, queries, query_labels, exact_scores, memory_mb=64), index)
     scores, order, _ = brute_force(gallery, labels, queries, query_labels)
     cluster = ((queries[:, None] - index.centroids[None]) ** 2).sum(-1).argmin(1).numpy()
     for i in range(len(queries)):
@@ -178,8 +178,8 @@ def test_block_size_does_not_change_results(random_data):
     index = KMeans(4, probes=2).fit(gallery)
     small = Evaluator(gallery, labels, queries, query_labels, memory_mb=1)
     small.memory_mb = 0.05  # a few thousand ranked elements per block: many blocks and sub-blocks
-    a, _ = small.evaluate(index, latency_queries=1)
-    b, _ = Evaluator(gallery, labels, queries, query_labels, memory_mb=512).evaluate(index, latency_queries=1)
+    a, _ = evaluate(small, index, latency_queries=1)
+    b, _ = evaluate(Evaluator(gallery, labels, queries, query_labels, memory_mb=512), index, latency_queries=1)
     for name in a:
         np.testing.assert_allclose(a[name], b[name])
 
@@ -198,7 +198,7 @@ def test_dense_and_csr_candidate_forms_give_the_same_metrics(random_data):
 
     assert AsCsr().candidates(queries).mask is None
     evaluator = Evaluator(gallery, labels, queries, query_labels, exact_top_k(gallery, queries, 50)[1])
-    dense, _ = evaluator.evaluate(index, latency_queries=3)
-    csr, _ = evaluator.evaluate(AsCsr(), latency_queries=3)
+    dense, _ = evaluate(evaluator, index, latency_queries=3)
+    csr, _ = evaluate(evaluator, AsCsr(), latency_queries=3)
     for name in dense:
         np.testing.assert_allclose(dense[name], csr[name], rtol=1e-6)

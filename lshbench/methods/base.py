@@ -58,11 +58,25 @@ class Index(ABC):
         index.load_arrays(arrays)
         return index
 
+    def set_query(self, **values) -> None:
+        """Apply query-time parameters (the method entry's ``query``) to the fitted index: each is an attribute that
+        ``params()`` reports; a subclass checks them in ``check_query``."""
+        for key, value in values.items():
+            if not hasattr(self, key):
+                raise ValueError(f"{type(self).__name__} has no query parameter {key!r}")
+            setattr(self, key, value)
+        self.check_query()
+
+    def check_query(self) -> None:
+        """Raise ParameterError for query parameters the index cannot take; rebuild what depends on them."""
+
     def info(self) -> dict:
         """Extra facts about the fitted index for index.json (bucket counts, inertia, ...)."""
         return {}
 
-    def save(self, folder: str | Path, extra: dict | None = None) -> None:
+    def save(self, folder: str | Path, extra: dict | None = None, query: tuple[str, ...] = ()) -> None:
+        """The arrays and index.json; ``query``: the query-time parameters, left out of its params (one index serves
+        every value)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         shapes = {}
@@ -70,7 +84,9 @@ class Index(ABC):
             values = array.detach().cpu().numpy()
             np.save(folder / f"{name}.npy", values)
             shapes[name] = {"shape": list(values.shape), "dtype": str(values.dtype)}
-        meta = {"method": self.method, "params": self.params(), "n_gallery": self.n_gallery, **self.info(),
+        params = {k: v for k, v in self.params().items() if k not in query}
+        meta = {"method": self.method, "params": params, **({"query_params": list(query)} if query else {}),
+                "n_gallery": self.n_gallery, **self.info(),
                 **(extra or {}), "arrays": shapes}
         (folder / "index.json").write_text(json.dumps(meta, indent=2))
 

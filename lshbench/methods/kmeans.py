@@ -119,6 +119,10 @@ class KMeans(Index):
         self.reassigned = 0
         self.inertia = float("nan")
 
+    def check_query(self) -> None:
+        if not 1 <= self.probes <= self.K:
+            raise ParameterError(f"kmeans needs 1 <= probes <= K (K={self.K}, probes={self.probes})")
+
     def params(self) -> dict:
         common = {"K": self.K, "probes": self.probes, "algorithm": self.algorithm, "max_iter": self.max_iter,
                   "tol": self.tol, "init_sample": self.init_sample, "seed": self.seed}
@@ -335,5 +339,5 @@ METHOD = register(Method(
             "Precision in percent, one block per embedding space (\"Embedding: 512\" = ResNet-18 features, \"PCA: "
             "248\" = their PCA), one column per dataset and number of clusters K. A query's candidates are the "
             "members of its nearest cluster.",
-    build_settings=_kmeans_settings, checks=_kmeans_checks,
+    build_settings=_kmeans_settings, checks=_kmeans_checks, query=("probes",),
 ))

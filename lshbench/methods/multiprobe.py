@@ -44,6 +44,12 @@ class MultiProbeLSH(HyperplaneLSH):
         self.masks = probe_masks(H, probes_radius, self.device)
         self.probe_budget = probe_budget  # probed codes per table and chunk of queries
 
+    def check_query(self) -> None:
+        if not 0 <= self.probes_radius <= self.H:
+            raise ParameterError(f"multi-probe LSH needs 0 <= probes_radius <= H (probes_radius={self.probes_radius}, "
+                                 f"H={self.H})")
+        self.masks = probe_masks(self.H, self.probes_radius, self.device)
+
     def params(self) -> dict:
         return {"H": self.H, "L": self.L, "probes_radius": self.probes_radius, "center": self.center,
                 "seed": self.seed}
@@ -97,7 +103,7 @@ METHOD = register(Method(
     configurations=lambda grid, settings: [
         {"H": H, "L": L, "probes_radius": radius, "center": center}
         for L in grid["L"] for H in grid["H"] for radius in grid["probes_radius"] for center in settings["center"]],
-    checks=_multiprobe_checks,
+    checks=_multiprobe_checks, query=("probes_radius",),
     axis="H", table="multiprobe", block=_multiprobe_block, series=("L", "probes_radius", "center"),
     colour="tab:red",
     caption="Multi-probe hyperplane LSH (not in the report) in the layout of Figure 2: precision@10, precision@50 "

@@ -65,7 +65,9 @@ class Method:
     the dataset's grid (``grid``: a list per dataset, e.g. K) or from ``methods.<name>`` (``settings`` entries that
     are lists of values expand the plan like a grid; scalars are fixed). ``configurations`` turns a grid and the
     settings into folder parameter dicts; the default is the product of the lists in ``params`` order.
-    ``build_settings``: settings that change a build but not the folder name (passed to ``build`` and kept in
+    ``query``: the folder parameters a built index takes at query time (k-means' probes): the configurations that
+    differ only in them share one build (``build_folder``) and are evaluated one after the other on it, through the
+    index's ``set_query``. ``build_settings``: settings that change a build but not the folder name (passed to ``build`` and kept in
     ``params()``). ``block``: the table block label of a metrics row; ``series``: the columns that split its plot
     into lines. ``checks``: ``(settings, grid, sizes, where)`` raising ``ValueError`` for values the data cannot take
     (sizes: the dataset's gallery/query sizes when known before any download, else None)."""
@@ -87,6 +89,7 @@ class Method:
     configurations: Callable[[dict, dict], list[dict]] | None = None
     build_settings: Callable[[dict, dict], dict] = lambda settings, grid: {}
     checks: Callable[[dict, dict, dict | None, str], None] = lambda settings, grid, sizes, where: None
+    query: tuple[str, ...] = ()  # folder parameters applied at query time (FAISS's nprobe): one index serves them all
     training: Training | None = None
     baseline: bool = False  # exact search: one configuration per space the other methods use, no grid
     order: int = 100  # position in the summary, the plots' legends and the plan (the report's methods first)
@@ -106,6 +109,11 @@ class Method:
         if keys != list(self.params):
             raise ValueError(f"{self.name}: parameters {keys} are not its folder parameters {list(self.params)}")
         return format_params(params)
+
+    def build_folder(self, text: str) -> str:
+        """A configuration's folder name without its query parameters: the index folder, one per build."""
+        params = self.parse(text)
+        return format_params({key: value for key, value in params.items() if key not in self.query})
 
     def parse(self, text: str) -> dict:
         """A folder name back to typed parameters; a name with other keys is an error naming the expected ones."""
@@ -194,6 +202,11 @@ def check_entry(method: Method) -> None:
                              f"(params: {_spelled(method.params)})")
     elif method.axis is not None and method.params.get(method.axis) is not int:
         raise ValueError(f"{where}: axis '{method.axis}' must be a folder parameter of type int")
+    odd = [name for name in method.query if name not in method.params]
+    if odd:
+        raise ValueError(f"{where}: query parameters {odd} are not folder parameters ({list(method.params)})")
+    if method.training is not None and set(method.query) & set(method.training.keys):
+        raise ValueError(f"{where}: a training key cannot be a query parameter")
     missing = [name for name in method.series if name not in method.params]
     if missing:
         raise ValueError(f"{where}: series {missing} are not folder parameters ({list(method.params)}): the plot "

@@ -1,0 +1,251 @@
+"""The metrics, derived from what each configuration retrieved (its ranking, lshbench/ranking.py), never from a
+rebuild: a registry of per-query measures (``per_query.parquet``'s columns) and of their aggregates over the queries
+(``metrics.csv``'s columns). The ``metrics`` job of each (dataset, space, method) computes them from the stored
+rankings; adding a measure here re-runs only that job (its code is this module), no index build, no re-ranking.
+
+Ranking: cosine similarity descending, ties broken by gallery position ascending. rel_i = 1 when the i-th ranked
+candidate has the query's label; n = the candidates retrieved; R = ``evaluation.keep_top``, the ranks stored. A
+measure reads at most ``depth`` stored ranks (<= R, checked) or the sums over the whole list, never more.
+
+* precision@k = sum_{i<=m} rel_i / m with m = min(k, n) (0 when n = 0): the report's convention, by its own numbers
+  (CIFAR-100 k-means at K=2000, ~25 images per cluster, still reports P@50 = 37.29); ``strict_precision_at_k`` =
+  sum_{i<=k} rel_i / k counts the missing slots of a short list as misses (DeepHash's);
+* average precision = sum_i rel_i * P@i / (relevant retrieved), 0 when none is retrieved (the report's and DeepHash's
+  convention); ``average_precision_all`` divides the same sum by all gallery items of the query's label;
+* recall@k = |top k ∩ exact top k| / k, an item counting as in the exact top k when its similarity reaches the exact
+  k-th similarity (less 1e-5 for rounding, so ties count, as ann-benchmarks does);
+* nDCG@k with binary relevance: sum_{i<=k} rel_i / log2(i + 1), divided by the same sum of an ideal list (the
+  min(k, items of the label) first ranks relevant): a short list's missing ranks count as misses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .io import atomic_path
+from .ranking import Ranking
+
+RECALL_TOLERANCE = 1e-5
+NEEDS = ("ids", "scores", "n_candidates", "n_relevant", "ap_sum", "labels", "class_counts", "exact")
+
+
+@dataclass
+class Inputs:
+    """What a measure may read: the ranking's arrays as tensors and the facts of the gallery."""
+
+    ranking: Ranking
+    relevant: torch.Tensor  # bool (Q, R): rel_i of the stored ranks (False past a short list's end)
+    scores: torch.Tensor  # float32 (Q, R)
+    n_candidates: torch.Tensor  # int64 (Q,)
+    n_relevant: torch.Tensor
+    ap_sum: torch.Tensor  # float64
+    class_counts: torch.Tensor  # int64 (Q,): gallery items of each query's label
+    exact: torch.Tensor | None  # float32 (Q, E): the exact top-E similarities, descending
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A per-query measure: a ``per_query.parquet`` column."""
+
+    name: str
+    definition: str
+    needs: tuple[str, ...]
+    compute: Callable[[Inputs], torch.Tensor]
+    depth: int = 0  # stored ranks read
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """A ``metrics.csv`` column: a function of the per-query values and the gallery size."""
+
+    name: str
+    definition: str
+    compute: Callable[[dict, int], float | int]
+
+
+MEASURES: dict[str, Measure] = {}
+AGGREGATES: dict[str, Aggregate] = {}
+
+
+def measure(name: str, definition: str, needs: tuple[str, ...], depth: int = 0):
+    def register(compute):
+        unknown = [n for n in needs if n not in NEEDS]
+        if unknown:
+            raise ValueError(f"measure '{name}': needs {unknown} are not among {NEEDS}")
+        MEASURES[name] = Measure(name, definition, needs, compute, depth)
+        return compute
+
+    return register
+
+
+def aggregate(name: str, definition: str, compute: Callable[[dict, int], float | int]) -> None:
+    AGGREGATES[name] = Aggregate(name, definition, compute)
+
+
+def mean_of(column: str) -> Callable[[dict, int], float]:
+    """The mean over the queries (nan where the column was not computed: recall without exact neighbours)."""
+    return lambda values, n_gallery: float(values[column].mean()) if column in values else float("nan")
+
+
+# --- per-query measures, in per_query.parquet's order -----------------------------------------------------------
+@measure("average_precision", "sum_i rel_i P@i / relevant retrieved (0 when none)", ("n_relevant", "ap_sum"))
+def _average_precision(x: Inputs) -> torch.Tensor:
+    return torch.where(x.n_relevant > 0, x.ap_sum / x.n_relevant.clamp_min(1), 0)
+
+
+@measure("average_precision_all", "sum_i rel_i P@i / the gallery's items of the label", ("ap_sum", "class_counts"))
+def _average_precision_all(x: Inputs) -> torch.Tensor:
+    return x.ap_sum / x.class_counts.clamp_min(1)
+
+
+def _precision(k: int, strict: bool):
+    def compute(x: Inputs) -> torch.Tensor:
+        hits = x.relevant[:, :k].sum(1, dtype=torch.float64)
+        if strict:
+            return hits / k
+        shown = x.n_candidates.clamp_max(k)
+        return torch.where(shown > 0, hits / shown.clamp_min(1), 0)
+
+    return compute
+
+
+for _k in (10, 50):
+    measure(f"precision_at_{_k}", f"relevant among the first min({_k}, n) / min({_k}, n)",
+            ("ids", "labels", "n_candidates"), _k)(_precision(_k, strict=False))
+    measure(f"strict_precision_at_{_k}", f"relevant among the first {_k} / {_k}", ("ids", "labels"), _k)(
+        _precision(_k, strict=True))
+
+
+def _recall(k: int):
+    def compute(x: Inputs) -> torch.Tensor:
+        kth = x.exact[:, min(k, x.exact.shape[1]) - 1].unsqueeze(1) - RECALL_TOLERANCE
+        return (x.scores[:, :k] >= kth).sum(1, dtype=torch.float64) / k
+
+    return compute
+
+
+for _k in (10, 50):
+    measure(f"recall_at_{_k}", f"share of the exact top {_k} among the first {_k} (ties count)", ("scores", "exact"),
+            _k)(_recall(_k))
+
+
+@measure("n_candidates", "candidates retrieved (the union of the query's buckets)", ("n_candidates",))
+def _n_candidates(x: Inputs) -> torch.Tensor:
+    return x.n_candidates
+
+
+@measure("precision_at_100", "relevant among the first min(100, n) / min(100, n)", ("ids", "labels", "n_candidates"),
+         100)
+def _precision_at_100(x: Inputs) -> torch.Tensor:
+    return _precision(100, strict=False)(x)
+
+
+@measure("ndcg_at_10", "binary-relevance nDCG of the first 10 (ideal: min(10, items of the label) hits first)",
+         ("ids", "labels", "class_counts"), 10)
+def _ndcg_at_10(x: Inputs) -> torch.Tensor:
+    k = 10
+    discount = 1 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64))
+    top = x.relevant[:, :k].to(torch.float64)
+    dcg = (top * discount[: top.shape[1]]).sum(1)
+    ideal = torch.cumsum(discount, 0)[(x.class_counts.clamp(1, k) - 1)]
+    return torch.where(x.class_counts > 0, dcg / ideal, 0)
+
+
+# --- metrics.csv's columns, in order --------------------------------------------------------------------------------
+for _name in ("precision_at_10", "precision_at_50", "strict_precision_at_10", "strict_precision_at_50"):
+    aggregate(_name, f"mean of {_name}", mean_of(_name))
+aggregate("mAP", "mean of average_precision", mean_of("average_precision"))
+aggregate("mAP_all", "mean of average_precision_all", mean_of("average_precision_all"))
+aggregate("recall_at_10", "mean of recall_at_10", mean_of("recall_at_10"))
+aggregate("recall_at_50", "mean of recall_at_50", mean_of("recall_at_50"))
+aggregate("mean_candidates", "mean of n_candidates", mean_of("n_candidates"))
+aggregate("candidates_fraction", "mean of n_candidates / gallery size",
+          lambda values, n_gallery: float(values["n_candidates"].mean()) / n_gallery)
+aggregate("queries_without_candidates", "queries with no candidate",
+          lambda values, n_gallery: int((values["n_candidates"] == 0).sum()))
+LATE_AGGREGATES = ("precision_at_100", "ndcg_at_10")  # after the columns metrics.csv had before (latency_queries,
+for _name in LATE_AGGREGATES:  # index_bytes), so older columns keep their places
+    aggregate(_name, f"mean of {_name}", mean_of(_name))
+
+
+def depth() -> int:
+    """The stored ranks the registered measures read: evaluation.keep_top must be at least this."""
+    return max(m.depth for m in MEASURES.values())
+
+
+def per_query(ranking: Ranking, gallery_labels: np.ndarray, exact_scores: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Every registered measure of every query (measures that need the exact neighbours are left out without
+    them)."""
+    if ranking.keep_top < depth():
+        deep = [m.name for m in MEASURES.values() if m.depth > ranking.keep_top]
+        raise ValueError(f"the ranking keeps the top {ranking.keep_top} per query, but {deep} read the top "
+                         f"{depth()}: set evaluation.keep_top to at least {depth()} (it re-runs the method jobs)")
+    labels = torch.from_numpy(np.asarray(gallery_labels)).to(torch.int64)
+    query_labels = torch.from_numpy(np.asarray(ranking.labels)).to(torch.int64)
+    padded = torch.cat([labels, labels.new_tensor([-1])])  # position -1 = padding, never relevant
+    classes = int(max(labels.max(), query_labels.max())) + 1
+    scores = torch.from_numpy(ranking.scores)
+    ids = torch.from_numpy(ranking.ids)
+    inputs = Inputs(
+        ranking=ranking,
+        relevant=(padded[ids] == query_labels.unsqueeze(1)) & (scores > float("-inf")),
+        scores=scores,
+        n_candidates=torch.from_numpy(ranking.n_candidates),
+        n_relevant=torch.from_numpy(ranking.n_relevant),
+        ap_sum=torch.from_numpy(ranking.ap_sum),
+        class_counts=torch.bincount(labels, minlength=classes)[query_labels],
+        exact=None if exact_scores is None else torch.from_numpy(np.asarray(exact_scores, dtype=np.float32)),
+    )
+    return {name: m.compute(inputs).numpy() for name, m in MEASURES.items()
+            if "exact" not in m.needs or inputs.exact is not None}
+
+
+def summary(values: dict[str, np.ndarray], n_gallery: int) -> dict:
+    """metrics.csv's metric columns from the per-query values."""
+    return {name: a.compute(values, n_gallery) for name, a in AGGREGATES.items()}
+
+
+def metrics_row(ranking: Ranking, values: dict[str, np.ndarray]) -> dict:
+    """A configuration's metrics.csv row: its description (from the ranking's metadata), then the metrics."""
+    meta = ranking.metadata
+    means = summary(values, meta["n_gallery"])
+    early = {k: v for k, v in means.items() if k not in LATE_AGGREGATES}
+    late = {k: v for k, v in means.items() if k in LATE_AGGREGATES}
+    return {**meta["row"], "n_queries": len(ranking), "n_gallery": meta["n_gallery"], **early,
+            "latency_queries": meta["latency_queries"], "index_bytes": meta["index_bytes"], **late}
+
+
+def evaluate(evaluator, index, keep_top: int = 100, latency_queries: int = 200, progress: bool = False
+             ) -> tuple[dict, dict]:
+    """Rank every query with ``evaluator`` (lshbench.evaluate.Evaluator) and derive the metrics: (per-query values,
+    the means with the timings), as a method job and then its metrics job would."""
+    ranking, timings = evaluator.rankings(index, keep_top=max(keep_top, depth()), latency_queries=latency_queries,
+                                          progress=progress)
+    exact = None if evaluator.exact_scores is None else evaluator.exact_scores.cpu().numpy()
+    values = per_query(ranking, evaluator.gallery_labels.cpu().numpy(), exact)
+    out = {"n_queries": len(ranking), "n_gallery": evaluator.n_gallery, **summary(values, evaluator.n_gallery),
+           **timings}
+    return values, out
+
+
+def write_metrics(folder: str | os.PathLike, ranking: Ranking, gallery_labels: np.ndarray,
+                  exact_scores: np.ndarray | None) -> dict:
+    """A configuration's metrics.csv (what it is and its means) and per_query.parquet, derived from its ranking, each
+    written atomically: the metrics job's work. Returns the metrics.csv row."""
+    folder = Path(folder)
+    values = per_query(ranking, gallery_labels, exact_scores)
+    frame = pd.DataFrame({"query_id": ranking.query_ids, "label": ranking.labels, **values})
+    with atomic_path(folder / "per_query.parquet") as tmp:
+        frame.to_parquet(tmp, index=False)
+    row = metrics_row(ranking, values)
+    with atomic_path(folder / "metrics.csv") as tmp:
+        pd.DataFrame([row]).to_csv(tmp, index=False)
+    return row

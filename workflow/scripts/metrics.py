@@ -1,0 +1,32 @@
+"""Every metric of one method's configurations on one space, derived from their stored rankings (lshbench/metrics.py):
+metrics.csv and per_query.parquet beside each ranking.parquet. No index is built and nothing is re-ranked, so a new
+metric re-runs only these jobs."""
+
+import json
+
+from lshbench import workflow
+from lshbench.batch import Configuration
+from lshbench.io import atomic_path, read_labels, read_neighbours
+from lshbench.metrics import write_metrics
+from lshbench.ranking import read_ranking
+
+
+def main(sm):
+    w = sm.wildcards
+    labels = read_labels(sm.input.gallery)
+    query_ids, _, exact_scores = read_neighbours(sm.input.exact)
+    rows = []
+    for params in sm.params.configurations:
+        folder = Configuration(w.dataset, w.space, w.method, params).metrics_folder
+        ranking = read_ranking(folder / "ranking.parquet")
+        if not (ranking.query_ids == query_ids).all():
+            raise RuntimeError(f"{folder / 'ranking.parquet'} ranks other queries than {sm.input.exact}; re-run its "
+                               f"method job with --forcerun {sm.input.run}")
+        row = write_metrics(folder, ranking, labels, exact_scores)
+        rows.append({"params": params, "precision_at_10": row["precision_at_10"], "mAP": row["mAP"]})
+    with atomic_path(sm.output[0]) as tmp:
+        tmp.write_text(json.dumps({"dataset": w.dataset, "space": w.space, "method": w.method,
+                                   "configurations": rows}, indent=2))
+
+
+workflow.run(snakemake, main)  # noqa: F821
