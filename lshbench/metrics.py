@@ -176,6 +176,11 @@ for _name in LATE_AGGREGATES:  # index_bytes), so older columns keep their place
     aggregate(_name, f"mean of {_name}", mean_of(_name))
 
 
+def _tensor(array) -> torch.Tensor:
+    """A tensor over the array's memory (copied first when it is read-only, as arrays read from Parquet can be)."""
+    return torch.from_numpy(np.require(np.asarray(array), requirements="W"))
+
+
 def depth() -> int:
     """The stored ranks the registered measures read: evaluation.keep_top must be at least this."""
     return max(m.depth for m in MEASURES.values())
@@ -188,21 +193,20 @@ def per_query(ranking: Ranking, gallery_labels: np.ndarray, exact_scores: np.nda
         deep = [m.name for m in MEASURES.values() if m.depth > ranking.keep_top]
         raise ValueError(f"the ranking keeps the top {ranking.keep_top} per query, but {deep} read the top "
                          f"{depth()}: set evaluation.keep_top to at least {depth()} (it re-runs the method jobs)")
-    labels = torch.from_numpy(np.asarray(gallery_labels)).to(torch.int64)
-    query_labels = torch.from_numpy(np.asarray(ranking.labels)).to(torch.int64)
+    labels = _tensor(gallery_labels).to(torch.int64)
+    query_labels = _tensor(ranking.labels).to(torch.int64)
     padded = torch.cat([labels, labels.new_tensor([-1])])  # position -1 = padding, never relevant
     classes = int(max(labels.max(), query_labels.max())) + 1
-    scores = torch.from_numpy(ranking.scores)
-    ids = torch.from_numpy(ranking.ids)
+    scores, ids = _tensor(ranking.scores), _tensor(ranking.ids)
     inputs = Inputs(
         ranking=ranking,
         relevant=(padded[ids] == query_labels.unsqueeze(1)) & (scores > float("-inf")),
         scores=scores,
-        n_candidates=torch.from_numpy(ranking.n_candidates),
-        n_relevant=torch.from_numpy(ranking.n_relevant),
-        ap_sum=torch.from_numpy(ranking.ap_sum),
+        n_candidates=_tensor(ranking.n_candidates),
+        n_relevant=_tensor(ranking.n_relevant),
+        ap_sum=_tensor(ranking.ap_sum),
         class_counts=torch.bincount(labels, minlength=classes)[query_labels],
-        exact=None if exact_scores is None else torch.from_numpy(np.asarray(exact_scores, dtype=np.float32)),
+        exact=None if exact_scores is None else _tensor(np.asarray(exact_scores, dtype=np.float32)),
     )
     return {name: m.compute(inputs).numpy() for name, m in MEASURES.items()
             if "exact" not in m.needs or inputs.exact is not None}

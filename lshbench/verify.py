@@ -1,5 +1,5 @@
 """Checks that the files of a finished run are whole: Parquet footers and row counts against the recorded metadata,
-index arrays against the shapes index.json recorded, per-query files against metrics.csv, every CSV and JSON file
+index arrays against the shapes index.json recorded, rankings and per-query files against the queries, every CSV and JSON file
 parsed and its rows counted against what produced it (a history's epochs, a manifest's configurations, the collected
 metrics against the per-configuration files), each table against the table made again from its metrics files, each
 plot's PNG signature and end.
@@ -32,9 +32,16 @@ def _force(message: str, path: Path) -> str:
     return f"{message}; re-create it with `--forcerun {path}`"
 
 
+def _rederive(message: str, dataset: str, space: str, method: str) -> str:
+    """The fix of a configuration's metrics.csv or per_query.parquet: its metrics job derives them again from the
+    rankings (no rebuild)."""
+    manifest = Path("results", dataset, "metrics", space, f"{method}.json")
+    return f"{message}; re-create it with `--forcerun {manifest}` (derives the metrics again, rebuilds nothing)"
+
+
 def _redo(message: str, dataset: str, space: str, method: str, params: str) -> str:
-    """The fix of a configuration's file, which is not a rule output: its method job rebuilds it once its provenance
-    is gone."""
+    """The fix of a configuration's ranking, timings or index, which are not rule outputs: its method job rebuilds
+    them once its provenance is gone."""
     provenance = Path("results", dataset, "metrics", space, method, params, "provenance.json")
     manifest = Path("results", dataset, "runs", space, f"{method}.json")
     return (f"{message}; re-create it: delete {provenance} and run with `--forcerun {manifest}` (only that "
@@ -110,29 +117,31 @@ def verify_results(embeddings: list[str], plan: list, root: str | os.PathLike = 
             problems += [_force(message, path) for message in check_embedding(path)]
             if path.name == "query.parquet" and not problems:
                 query_rows[(path.parts[-4], path.parts[-2])] = pq.read_metadata(path).num_rows
+    from .methods import method as registered
+
     for dataset, space, method, params in plan:
         exact = root / "results" / dataset / "exact" / space / "top50.parquet"
-        index = root / "results" / dataset / "index" / space / method / params
+        index = root / "results" / dataset / "index" / space / method / registered(method).build_folder(params)
         metrics = root / "results" / dataset / "metrics" / space / method / params
         if exact.is_file():
             checked += 1
             problems += [_force(message, exact)
                          for message in check_rows(exact, query_rows.get((dataset, space)))]
-        found = []
+        found, derived = [], []
         if (index / "index.json").is_file():
             checked += 1
             found += check_index(index)
-        if (metrics / "metrics.csv").is_file() and (metrics / "per_query.parquet").is_file():
-            checked += 2
-            try:
-                n_queries = int(pd.read_csv(metrics / "metrics.csv")["n_queries"].iloc[0])
-            except Exception:  # reported by check_configuration_records
-                n_queries = None
-            found += check_rows(metrics / "per_query.parquet", n_queries)
-        records = [metrics / name for name in ("timings.csv", "provenance.json")]  # metrics.csv is counted above
+        n_queries = query_rows.get((dataset, space))
+        for name, into in (("ranking.parquet", found), ("per_query.parquet", derived)):
+            if (metrics / name).is_file():
+                checked += 1
+                into += check_rows(metrics / name, n_queries)
+        records = [metrics / name for name in ("metrics.csv", "timings.csv", "provenance.json")]
         checked += sum(path.is_file() for path in records)
-        found += check_configuration_records(metrics)
+        for problem in check_configuration_records(metrics):
+            (derived if problem.startswith(str(metrics / "metrics.csv")) else found).append(problem)
         problems += [_redo(problem, dataset, space, method, params) for problem in found]
+        problems += [_rederive(problem, dataset, space, method) for problem in derived]
     for dataset, space in dict.fromkeys((d, s) for d, s, _, _ in plan):
         for networks in sorted((root / "results" / dataset / "train" / space).glob("*/*/model.npz")):
             checked += 1
@@ -283,6 +292,17 @@ def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str]
                 messages.append(_problem(record, "holds no keys"))
             found(record, messages, lambda m, p: f"{m}; delete it (it only tells a forced method job what its last "
                                                  f"run built)")
+    for manifest, configurations in spec.get("derived", {}).items():
+        path = root / manifest
+        if path.is_file():
+            recorded, messages = read_json(path)
+            if recorded is not None:
+                listed = [c.get("params") for c in recorded.get("configurations", [])] if isinstance(recorded, dict) \
+                    else None
+                if listed != configurations:
+                    messages.append(_problem(path, f"lists {listed}, the plan has {configurations}"))
+            found(path, messages, lambda m, p: f"{m}; re-create it with `--forcerun {p}` (derives that method "
+                                               f"job's metrics again)")
     for history, (method, training) in spec["histories"].items():
         path = root / history
         if path.is_file():

@@ -463,6 +463,10 @@ def verify_spec():
         runs.setdefault(f"results/{d}/runs/{s}/{m}.json", []).append(p)
     return dict(
         runs=runs,
+        derived={
+            run.replace("/runs/", "/metrics/", 1): listed
+            for run, listed in runs.items()
+        },
         histories={
             f"results/{d}/train/{s}/{m}/{t}/history.csv": [m, t]
             for m in TRAINED

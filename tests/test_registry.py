@@ -224,6 +224,8 @@ def test_template_method_runs_through_the_workflow_path(template, tmp_path, monk
 
     from lshbench.batch import Configuration, run_batch
     from lshbench.io import Embeddings, read_embeddings, write_embeddings
+    from lshbench.metrics import write_metrics
+    from lshbench.ranking import read_ranking
     from lshbench.tables import figure_cells
 
     monkeypatch.chdir(tmp_path)
@@ -248,6 +250,9 @@ def test_template_method_runs_through_the_workflow_path(template, tmp_path, monk
                             inputs={"gallery": "gallery.parquet", "query": "query.parquet"}, settings={}, seed=0,
                             device=torch.device("cpu"), memory_mb=64, latency_queries=5, progress=False)
     assert [row["status"] for row in run()] == ["built"] * len(configs)
+    for config in configs:  # the metrics job's work
+        write_metrics(config.metrics_folder, read_ranking(config.metrics_folder / "ranking.parquet"), gallery.labels,
+                      exact)
 
     rows = []
     for params, config in zip(plan, configs):

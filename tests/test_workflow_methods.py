@@ -328,8 +328,9 @@ def test_an_edit_of_a_method_module_reruns_its_jobs_and_rebuilds_them(workdir, r
     assert {(rule, w.get("space"), w.get("method")) for rule, w in planned if rule in upstream} == {
         ("run_method", "small", "hyperplane")}
     assert {job_name(rule, w) for rule, w in planned if rule not in upstream} == {
-        "collect_metrics", "table figure2_hyperplane", "table vs_report", "table summary", "plot digits_hyperplane",
-        "plot digits_tradeoff", "plot digits_qps", "checksums", "all"}
+        "metrics", "collect_metrics", "table figure2_hyperplane", "table vs_report", "table summary",
+        "plot digits_hyperplane", "plot digits_tradeoff", "plot digits_qps", "checksums", "all"}
+    assert [w["method"] for rule, w in planned if rule == "metrics"] == ["hyperplane"]
     kmeans = {p: p.stat().st_mtime_ns for p in (root / "results" / "digits" / "metrics").rglob("kmeans/*/metrics.csv")}
     run_checkout(checkout, root)
     assert statuses(root, "small", "hyperplane") == {"H=4_L=2_center=true": "built"}
@@ -338,6 +339,25 @@ def test_an_edit_of_a_method_module_reruns_its_jobs_and_rebuilds_them(workdir, r
         (workdir / provenance.relative_to(root) / "provenance.json").read_text())["code"]
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in kmeans.items())  # other methods untouched
     assert "Nothing to be done" in run_checkout(checkout, root, "-n").output
+
+
+def test_an_edit_of_the_metrics_rederives_every_metric_and_rebuilds_nothing(workdir, repo, tmp_path):
+    root = tmp_path / "run"
+    shutil.copytree(workdir, root, symlinks=True)
+    checkout = checkout_copy(repo, tmp_path)
+    module = checkout / "lshbench" / "metrics.py"
+    module.write_text(module.read_text() + "\n# a new metric would go here\n")
+    planned = planned_jobs(run_checkout(checkout, root, "-n").output)
+    upstream = {"download", "embed", "pca", "exact_neighbours", "train", "run_method"}
+    assert [rule for rule, _ in planned if rule in upstream] == []
+    assert {(w["space"], w["method"]) for rule, w in planned if rule == "metrics"} == {
+        (space, method) for space, method, _ in CONFIGURATIONS}
+    rankings = {p: p.stat().st_mtime_ns for p in (root / "results").rglob("ranking.parquet")}
+    assert len(rankings) == len(CONFIGURATIONS)
+    run_checkout(checkout, root)
+    assert all(p.stat().st_mtime_ns == mtime for p, mtime in rankings.items())  # nothing re-ranked
+    for metrics in (root / "results" / "digits" / "metrics").rglob("metrics.csv"):  # the same values, derived again
+        assert metrics.read_bytes() == (workdir / metrics.relative_to(root)).read_bytes()
 
 
 def test_forcerun_of_a_method_job_rebuilds_every_configuration(workdir, tmp_path):
