@@ -52,7 +52,9 @@ def test_one_metrics_file_per_configuration(workdir):
         assert len(per_query) == 60 and row.n_queries == 60 and row.n_gallery == 300
         assert row.precision_at_10 == pytest.approx(per_query.precision_at_10.mean())
         assert row.mAP == pytest.approx(per_query.average_precision.mean())
-        assert (workdir / "results" / "digits" / "index" / space / method / params / "index.json").is_file()
+        build = params.replace("_probes=1", "")  # k-means' probes is a query parameter: one index per K
+        assert (workdir / "results" / "digits" / "index" / space / method / build / "index.json").is_file()
+        assert len(pd.read_parquet(folder / "ranking.parquet")) == 60
         timings = pd.read_csv(folder / "timings.csv").iloc[0]
         assert timings.build_seconds >= 0 and timings.latency_p50_ms > 0 and row.latency_queries == 20
     exact = combined[(combined.method == "exact") & (combined.space == "small")].iloc[0]
@@ -73,7 +75,7 @@ def test_metrics_carry_the_index_parameters(workdir):
 
 
 KMEANS_JOBS = {("run_method", space, "kmeans") for space in ("small", "small-pca16")}
-KMEANS_DOWNSTREAM = {"collect_metrics", "table figure1_kmeans", "table vs_report", "table summary", "plot digits_kmeans",
+KMEANS_DOWNSTREAM = {"metrics", "collect_metrics", "table figure1_kmeans", "table vs_report", "table summary", "plot digits_kmeans",
                      "plot digits_tradeoff", "plot digits_qps", "checksums", "all"}
 
 
@@ -161,6 +163,8 @@ def test_verify_finds_a_truncated_intermediate(workdir):
     ("results/digits/metrics/small/kmeans/K=5_probes=1/metrics.csv", "its row is cut short"),
     ("results/digits/metrics/small/kmeans/K=5_probes=1/provenance.json", "unreadable JSON"),
     ("results/digits/runs/small/kmeans.json", "unreadable JSON"),
+    ("results/digits/metrics/small/kmeans.json", "unreadable JSON"),
+    ("results/digits/metrics/small/kmeans/K=5_probes=1/ranking.parquet", "unreadable Parquet"),
     ("results/digits/metrics/small/kmeans/last_run.json", "unreadable JSON"),
     ("results/plots/digits_tradeoff.png", "truncated PNG"),
     ("results/checksums.sha256", "lines, expected"),
@@ -187,8 +191,8 @@ def test_verify_names_a_broken_configuration_and_its_fix_rebuilds_only_it(workdi
     shutil.copytree(workdir, root, symlinks=True)
     config = root / "test-config.yaml"
     folder = root / "results" / "digits" / "metrics" / "small" / "kmeans" / "K=5_probes=1"
-    original = (folder / "per_query.parquet").read_bytes()
-    (folder / "per_query.parquet").write_bytes(original[: len(original) // 2])
+    original = (folder / "ranking.parquet").read_bytes()
+    (folder / "ranking.parquet").write_bytes(original[: len(original) // 2])
     result = snakemake(root, None, "verify", "--configfile", str(config), check=False)
     assert result.returncode != 0
     provenance = "results/digits/metrics/small/kmeans/K=5_probes=1/provenance.json"
@@ -198,6 +202,24 @@ def test_verify_names_a_broken_configuration_and_its_fix_rebuilds_only_it(workdi
     manifest = json.loads((root / "results" / "digits" / "runs" / "small" / "kmeans.json").read_text())
     assert {c["params"]: c["status"] for c in manifest["configurations"]} == {"K=5_probes=1": "built",
                                                                                 "K=10_probes=1": "kept"}
+    assert "0 problem(s)" in snakemake(root, None, "verify", "--configfile", str(config)).output
+
+
+def test_a_broken_metrics_file_is_derived_again_without_a_rebuild(workdir, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(workdir, root, symlinks=True)
+    config = root / "test-config.yaml"
+    folder = root / "results" / "digits" / "metrics" / "small" / "kmeans" / "K=5_probes=1"
+    original = (folder / "per_query.parquet").read_bytes()
+    (folder / "per_query.parquet").write_bytes(original[: len(original) // 2])
+    result = snakemake(root, None, "verify", "--configfile", str(config), check=False)
+    assert result.returncode != 0
+    assert ("re-create it with `--forcerun results/digits/metrics/small/kmeans.json` (derives the metrics again, "
+            "rebuilds nothing)") in result.output
+    ranking = (folder / "ranking.parquet").stat().st_mtime_ns
+    snakemake(root, config, "--forcerun", "results/digits/metrics/small/kmeans.json")
+    assert (folder / "per_query.parquet").read_bytes() == original
+    assert (folder / "ranking.parquet").stat().st_mtime_ns == ranking  # nothing re-ranked
     assert "0 problem(s)" in snakemake(root, None, "verify", "--configfile", str(config)).output
 
 
