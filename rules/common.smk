@@ -183,9 +183,13 @@ def run_targets(select=lambda d, s, m, p: True):
 def derived_targets(select=lambda d, s, m, p: True):
     """The manifests of the metrics jobs (one per dataset, space and method) holding the selected configurations:
     what reads metrics.csv or per_query.parquet depends on these."""
-    return [
-        t.replace("/runs/", "/metrics/", 1) for t in run_targets(select)
-    ]
+    return list(
+        dict.fromkeys(
+            f"results/{d}/metrics/{s}/{m}.json"
+            for d, s, m, p in PLAN
+            if select(d, s, m, p)
+        )
+    )
 
 
 def run_configurations(wildcards):
@@ -458,15 +462,13 @@ def verify_spec():
             histories=entry_inputs(TABLES, "table")(w).get("histories", []),
             trainings=[list(t) for t in entry_trainings(TABLES, "table")(w)],
         )
-    runs = {}
+    runs, derived = {}, {}
     for d, s, m, p in PLAN:
         runs.setdefault(f"results/{d}/runs/{s}/{m}.json", []).append(p)
+        derived.setdefault(f"results/{d}/metrics/{s}/{m}.json", []).append(p)
     return dict(
         runs=runs,
-        derived={
-            run.replace("/runs/", "/metrics/", 1): listed
-            for run, listed in runs.items()
-        },
+        derived=derived,
         histories={
             f"results/{d}/train/{s}/{m}/{t}/history.csv": [m, t]
             for m in TRAINED
