@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import filecmp
 import os
 from pathlib import Path
 
@@ -30,7 +31,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .io import atomic_path
 from .ranking import Ranking
 
 RECALL_TOLERANCE = 1e-5
@@ -60,6 +60,7 @@ class Measure:
     needs: tuple[str, ...]
     compute: Callable[[Inputs], torch.Tensor]
     depth: int = 0  # stored ranks read
+    convention: str = ""  # whose definition it follows, where the field's definitions differ
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,14 @@ MEASURES: dict[str, Measure] = {}
 AGGREGATES: dict[str, Aggregate] = {}
 
 
-def measure(name: str, definition: str, needs: tuple[str, ...], depth: int = 0):
+def measure(name: str, definition: str, needs: tuple[str, ...], depth: int = 0, convention: str = ""):
+    """Register a per-query measure (a decorator of its function of ``Inputs``)."""
+
     def register(compute):
         unknown = [n for n in needs if n not in NEEDS]
         if unknown:
             raise ValueError(f"measure '{name}': needs {unknown} are not among {NEEDS}")
-        MEASURES[name] = Measure(name, definition, needs, compute, depth)
+        MEASURES[name] = Measure(name, definition, needs, compute, depth, convention)
         return compute
 
     return register
@@ -96,12 +99,14 @@ def mean_of(column: str) -> Callable[[dict, int], float]:
 
 
 # --- per-query measures, in per_query.parquet's order -----------------------------------------------------------
-@measure("average_precision", "sum_i rel_i P@i / relevant retrieved (0 when none)", ("n_relevant", "ap_sum"))
+@measure("average_precision", "sum_i rel_i P@i / relevant retrieved (0 when none)", ("n_relevant", "ap_sum"),
+         convention="the report's and DeepHash's (mAP@R over the retrieved list)")
 def _average_precision(x: Inputs) -> torch.Tensor:
     return torch.where(x.n_relevant > 0, x.ap_sum / x.n_relevant.clamp_min(1), 0)
 
 
-@measure("average_precision_all", "sum_i rel_i P@i / the gallery's items of the label", ("ap_sum", "class_counts"))
+@measure("average_precision_all", "sum_i rel_i P@i / the gallery's items of the label", ("ap_sum", "class_counts"),
+         convention="the classic AP over the whole gallery (unretrieved relevant items count as misses)")
 def _average_precision_all(x: Inputs) -> torch.Tensor:
     return x.ap_sum / x.class_counts.clamp_min(1)
 
@@ -119,9 +124,9 @@ def _precision(k: int, strict: bool):
 
 for _k in (10, 50):
     measure(f"precision_at_{_k}", f"relevant among the first min({_k}, n) / min({_k}, n)",
-            ("ids", "labels", "n_candidates"), _k)(_precision(_k, strict=False))
-    measure(f"strict_precision_at_{_k}", f"relevant among the first {_k} / {_k}", ("ids", "labels"), _k)(
-        _precision(_k, strict=True))
+            ("ids", "labels", "n_candidates"), _k, convention="the report's")(_precision(_k, strict=False))
+    measure(f"strict_precision_at_{_k}", f"relevant among the first {_k} / {_k}", ("ids", "labels"), _k,
+            convention="DeepHash's (a short list's missing slots are misses)")(_precision(_k, strict=True))
 
 
 def _recall(k: int):
@@ -134,7 +139,7 @@ def _recall(k: int):
 
 for _k in (10, 50):
     measure(f"recall_at_{_k}", f"share of the exact top {_k} among the first {_k} (ties count)", ("scores", "exact"),
-            _k)(_recall(_k))
+            _k, convention="ann-benchmarks' (similarity within 1e-5 of the exact k-th counts)")(_recall(_k))
 
 
 @measure("n_candidates", "candidates retrieved (the union of the query's buckets)", ("n_candidates",))
@@ -143,13 +148,13 @@ def _n_candidates(x: Inputs) -> torch.Tensor:
 
 
 @measure("precision_at_100", "relevant among the first min(100, n) / min(100, n)", ("ids", "labels", "n_candidates"),
-         100)
+         100, convention="the report's")
 def _precision_at_100(x: Inputs) -> torch.Tensor:
     return _precision(100, strict=False)(x)
 
 
 @measure("ndcg_at_10", "binary-relevance nDCG of the first 10 (ideal: min(10, items of the label) hits first)",
-         ("ids", "labels", "class_counts"), 10)
+         ("ids", "labels", "class_counts"), 10, convention="binary relevance, ideal over the gallery")
 def _ndcg_at_10(x: Inputs) -> torch.Tensor:
     k = 10
     discount = 1 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64))
@@ -242,14 +247,25 @@ def evaluate(evaluator, index, keep_top: int = 100, latency_queries: int = 200, 
 
 def write_metrics(folder: str | os.PathLike, ranking: Ranking, gallery_labels: np.ndarray,
                   exact_scores: np.ndarray | None) -> dict:
-    """A configuration's metrics.csv (what it is and its means) and per_query.parquet, derived from its ranking, each
-    written atomically: the metrics job's work. Returns the metrics.csv row."""
+    """A configuration's metrics.csv (what it is and its means) and per_query.parquet, derived from its ranking: the
+    metrics job's work. Each is written to a temporary file and replaces the old one only when its bytes differ, so
+    the files of configurations that did not change keep their times. Returns the metrics.csv row."""
     folder = Path(folder)
     values = per_query(ranking, gallery_labels, exact_scores)
     frame = pd.DataFrame({"query_id": ranking.query_ids, "label": ranking.labels, **values})
-    with atomic_path(folder / "per_query.parquet") as tmp:
-        frame.to_parquet(tmp, index=False)
+    replace_if_changed(folder / "per_query.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
     row = metrics_row(ranking, values)
-    with atomic_path(folder / "metrics.csv") as tmp:
-        pd.DataFrame([row]).to_csv(tmp, index=False)
+    replace_if_changed(folder / "metrics.csv", lambda tmp: pd.DataFrame([row]).to_csv(tmp, index=False))
     return row
+
+
+def replace_if_changed(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` into a temporary file beside ``path``, which replaces ``path`` only when the bytes differ."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        if not (path.is_file() and filecmp.cmp(tmp, path, shallow=False)):
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
