@@ -25,7 +25,9 @@ from .ranking import Ranking
 TIMING_COLUMNS = ("build_seconds", "candidate_seconds", "query_seconds", "evaluate_seconds", "latency_p50_ms",
                   "latency_p99_ms", "peak_memory_mb", "device")
 BYTES_PER_RANKED_ELEMENT = 48  # scores, sort values and indices, ids, relevance, cumulative counts
-SPARSE_SUB_BLOCK = 64  # queries ranked together when candidates come as lists
+MIN_GEMM = 16  # rows and columns of every similarity product at least this (Evaluator.product)
+FIRST_BLOCK = 256  # queries of the first block: their candidate lists size the next blocks
+MAX_LIST_BLOCK = 1 << 16  # queries of one block when candidates come as lists
 
 
 def by_first_candidate(candidates: Candidates) -> tuple[torch.Tensor, Candidates]:
@@ -135,34 +137,45 @@ class Evaluator:
 
         n_queries = len(self.queries)
         budget = int(self.memory_mb * 2**20) // BYTES_PER_RANKED_ELEMENT
-        step = max(1, min(4096, budget // max(1, self.n_gallery)))
+        dense_step = max(1, min(4096, budget // max(1, self.n_gallery)))  # queries of a block scored densely
+        step = min(dense_step, FIRST_BLOCK)  # the first block shows how long the candidate lists are
         kept: dict[str, list[torch.Tensor]] = {}
         positions = []
         candidate_seconds = rank_seconds = 0.0
         start_all = time.perf_counter()
-        for start in tqdm(range(0, n_queries, step), desc="evaluate", unit="block", disable=not progress):
+        start = 0
+        bar = tqdm(total=n_queries, desc="evaluate", unit="query", disable=not progress)
+        while start < n_queries:
             stop = min(start + step, n_queries)
             t0 = time.perf_counter()
             candidates = index.candidates(self.queries[start:stop])
             candidate_seconds += time.perf_counter() - t0
-            order = torch.arange(stop - start, device=self.device)
-            max_queries = stop - start
+            t2 = time.perf_counter()
             if candidates.ids is not None:
-                # Queries whose lists start alike (same clusters or buckets) are ranked together in small
-                # sub-blocks, so each similarity product needs only the gallery rows those few lists touch.
-                order, candidates = by_first_candidate(candidates)
-                max_queries = SPARSE_SUB_BLOCK
-            for sub_start, sub_stop in self._sub_blocks(candidates, budget, max_queries):
-                part = candidates.slice(sub_start, sub_stop)
-                rows = start + order[sub_start:sub_stop]
-                t2 = time.perf_counter()
-                scores, ids = self.rank(part, self.query_unit[rows])
-                rank_seconds += time.perf_counter() - t2
-                values = self.record(scores, ids, self.query_labels[rows], keep_top)
-                values["n_candidates"] = part.counts()
+                # lists: the block's candidates in one flat ranking (no pass over the gallery), and the next block
+                # as large as the budget allows for lists this long
+                order, values = self.rank_lists(candidates, start, keep_top, budget)
+                rows = start + order
+                kept_values = [values]
+                per_query = max(1.0, len(candidates.ids) / max(1, stop - start))
+                step = int(max(dense_step, min(MAX_LIST_BLOCK, budget // (4 * per_query))))
+            else:
+                rows = torch.arange(start, stop, device=self.device)
+                kept_values = []
+                for sub_start, sub_stop in self._sub_blocks(candidates, budget, stop - start):
+                    part = candidates.slice(sub_start, sub_stop)
+                    values = self.rank_dense(part, self.query_unit[start + sub_start : start + sub_stop],
+                                             self.query_labels[start + sub_start : start + sub_stop], keep_top)
+                    kept_values.append(values)
+                step = dense_step
+            rank_seconds += time.perf_counter() - t2
+            for values in kept_values:
                 for name, value in values.items():
                     kept.setdefault(name, []).append(value.cpu())
-                positions.append(rows.cpu())
+            positions.append(rows.cpu())
+            bar.update(stop - start)
+            start = stop
+        bar.close()
         evaluate_seconds = time.perf_counter() - start_all
         inverse = torch.argsort(torch.cat(positions))  # back to the queries' order
         out = {name: torch.cat(values)[inverse].numpy() for name, values in kept.items()}
@@ -183,6 +196,123 @@ class Evaluator:
             "device": str(self.device),
         }
         return ranking, timings
+
+    # ---------------------------------------------------------------------------------------------------------------
+    def product(self, queries: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """queries (m, D) @ items (n, D).T as one GEMM of at least MIN_GEMM rows and columns (zero padding).
+
+        MKL's sgemm gives a dot product the same bits at every shape from about 12 x 12 up (the kernels for fewer
+        rows or columns round differently), so padding small products keeps every score independent of how the
+        queries were grouped: the same bits as one product over a large block."""
+        m, n = len(queries), len(items)
+        if m < MIN_GEMM:
+            queries = F.pad(queries, (0, 0, 0, MIN_GEMM - m))
+        if n < MIN_GEMM:
+            items = F.pad(items, (0, 0, 0, MIN_GEMM - n))
+        out = queries @ items.T
+        return out[:m, :n] if m < MIN_GEMM or n < MIN_GEMM else out
+
+    def rank_lists(self, candidates: Candidates, start: int, keep_top: int, budget: int
+                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Rank a block of CSR candidate lists: (the block's query order, what each of them keeps).
+
+        Queries that share a list (``candidates.groups``) are scored as one dense product against exactly that list
+        and sorted together; other lists in sub-blocks of MIN_GEMM queries against the union of their lists. Either
+        way the sorted lists are laid end to end (flat) and recorded at once by ``record_flat``."""
+        n = self.n_gallery
+        counts = candidates.counts()
+        if candidates.groups is not None:
+            order = torch.argsort(candidates.groups, stable=True)
+            groups, sizes = torch.unique_consecutive(candidates.groups[order], return_counts=True)
+            firsts = (torch.cumsum(sizes, 0) - sizes).tolist()
+            sizes = sizes.tolist()
+            offsets = candidates.offsets
+            flat_scores, flat_ids = [], []
+            for first, size in zip(firsts, sizes):
+                q = order[first]
+                lo, hi = int(offsets[q]), int(offsets[q + 1])
+                if hi == lo:
+                    continue
+                members = candidates.ids[lo:hi]
+                rows = start + order[first : first + size]
+                scores = self.product(self.query_unit[rows], self.gallery_unit[members])
+                scores, at = torch.sort(scores, dim=1, descending=True, stable=True)
+                flat_scores.append(scores.reshape(-1))
+                flat_ids.append(members[at].reshape(-1))
+            counts = counts[order]
+        else:
+            order, candidates = by_first_candidate(candidates)
+            counts = candidates.counts()
+            flat_scores, flat_ids = [], []
+            for sub_start in range(0, candidates.n_queries, MIN_GEMM):
+                sub_stop = min(sub_start + MIN_GEMM, candidates.n_queries)
+                part = candidates.slice(sub_start, sub_stop)
+                if len(part.ids) == 0:
+                    continue
+                part_counts = counts[sub_start:sub_stop]
+                rows_local = torch.repeat_interleave(torch.arange(len(part_counts), device=self.device), part_counts)
+                union = torch.unique(part.ids)  # sorted
+                flat = self.product(self.query_unit[start + order[sub_start:sub_stop]],
+                                    self.gallery_unit[union])[rows_local, torch.searchsorted(union, part.ids)]
+                width = int(part_counts.max())
+                cols = torch.arange(len(part.ids), device=self.device) - part.offsets[rows_local]
+                scores = torch.full((len(part_counts), width), float("-inf"), device=self.device)
+                scores[rows_local, cols] = flat
+                ids = torch.full((len(part_counts), width), n, dtype=torch.int64, device=self.device)
+                ids[rows_local, cols] = part.ids  # ascending within a row: a stable sort breaks ties by position
+                scores, at = torch.sort(scores, dim=1, descending=True, stable=True)
+                valid = torch.arange(width, device=self.device).unsqueeze(0) < part_counts.unsqueeze(1)
+                flat_scores.append(scores[valid])
+                flat_ids.append(ids.gather(1, at)[valid])
+        empty = torch.zeros(0, device=self.device)
+        flat_scores = torch.cat(flat_scores) if flat_scores else empty
+        flat_ids = torch.cat(flat_ids) if flat_ids else empty.long()
+        values = self.record_flat(flat_scores, flat_ids, counts, self.query_labels[start + order], keep_top, budget)
+        values["n_candidates"] = counts
+        return order, values
+
+    def record_flat(self, scores: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor, labels: torch.Tensor,
+                    keep_top: int, budget: int) -> dict[str, torch.Tensor]:
+        """``record`` for sorted lists laid end to end (query j's are the next counts[j]): the same arithmetic
+        (hits cumulated, divided by the float32 rank, summed in float64 over a row with each term at its rank, so
+        that the float64 sum adds in the same order as ``record``'s) without padding the lists to one width."""
+        n_queries, device = len(counts), self.device
+        ends = torch.cumsum(counts, 0)
+        begins = ends - counts
+        owner = torch.repeat_interleave(torch.arange(n_queries, device=device), counts)
+        position = torch.arange(len(ids), device=device) - begins[owner]
+        relevant = (self.labels_padded[ids] == labels[owner]) & (scores > float("-inf"))
+        total = torch.cumsum(relevant, 0)
+        def through(at):  # relevant candidates among the first ``at`` of the block
+            return torch.where(at > 0, total[(at - 1).clamp_min(0)], 0) if len(total) else torch.zeros_like(at)
+
+        before = through(begins)
+        n_relevant = through(ends) - before
+        hits = (total - before[owner]).to(torch.float32)
+        terms = torch.where(relevant, hits / (position + 1).to(torch.float32), 0)
+        ap_sum = torch.zeros(n_queries, dtype=torch.float64, device=device)
+        width = max(1, int(counts.max())) if n_queries else 1
+        step = max(1, budget // (4 * width))
+        for lo in range(0, n_queries, step):  # a padded row per query: the float64 sum as record's
+            hi = min(lo + step, n_queries)
+            a, b = int(begins[lo]) if hi > lo else 0, int(ends[hi - 1])
+            row = torch.zeros(hi - lo, width, device=device)
+            row[owner[a:b] - lo, position[a:b]] = terms[a:b]
+            ap_sum[lo:hi] = row.sum(1, dtype=torch.float64)
+        top_scores = torch.full((n_queries, keep_top), float("-inf"), device=device)
+        top_ids = torch.full((n_queries, keep_top), self.n_gallery, dtype=torch.int64, device=device)
+        take = position < keep_top
+        top_scores[owner[take], position[take]] = scores[take]
+        top_ids[owner[take], position[take]] = ids[take]
+        return {"ap_sum": ap_sum, "n_relevant": n_relevant, "scores": top_scores, "ids": top_ids}
+
+    def rank_dense(self, candidates: Candidates, query_unit: torch.Tensor, labels: torch.Tensor, keep_top: int
+                   ) -> dict[str, torch.Tensor]:
+        """Every gallery item (exact search) or a dense mask: ranked and recorded (the full stable sort)."""
+        scores, ids = self.rank(candidates, query_unit)
+        values = self.record(scores, ids, labels, keep_top)
+        values["n_candidates"] = candidates.counts()
+        return values
 
     def _sub_blocks(self, candidates: Candidates, budget: int, max_queries: int):
         """Split a block's queries so that (queries x longest candidate list) stays within the budget."""
