@@ -10,6 +10,7 @@ query x gallery matrix never exists (ImageNet: 50k x 1.28M).
 
 from __future__ import annotations
 
+import math
 import resource
 import time
 
@@ -28,6 +29,13 @@ BYTES_PER_RANKED_ELEMENT = 48  # scores, sort values and indices, ids, relevance
 MIN_GEMM = 16  # rows and columns of every similarity product at least this (Evaluator.product)
 FIRST_BLOCK = 256  # queries of the first block: their candidate lists size the next blocks
 MAX_LIST_BLOCK = 1 << 16  # queries of one block when candidates come as lists
+
+
+def _ranges(lengths: torch.Tensor) -> torch.Tensor:
+    """0..lengths[j]-1 for each j, laid end to end."""
+    total = int(lengths.sum())
+    owner = torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
+    return torch.arange(total, device=lengths.device) - (torch.cumsum(lengths, 0) - lengths)[owner]
 
 
 def by_first_candidate(candidates: Candidates) -> tuple[torch.Tensor, Candidates]:
@@ -222,23 +230,7 @@ class Evaluator:
         n = self.n_gallery
         counts = candidates.counts()
         if candidates.groups is not None:
-            order = torch.argsort(candidates.groups, stable=True)
-            groups, sizes = torch.unique_consecutive(candidates.groups[order], return_counts=True)
-            firsts = (torch.cumsum(sizes, 0) - sizes).tolist()
-            sizes = sizes.tolist()
-            offsets = candidates.offsets
-            flat_scores, flat_ids = [], []
-            for first, size in zip(firsts, sizes):
-                q = order[first]
-                lo, hi = int(offsets[q]), int(offsets[q + 1])
-                if hi == lo:
-                    continue
-                members = candidates.ids[lo:hi]
-                rows = start + order[first : first + size]
-                scores = self.product(self.query_unit[rows], self.gallery_unit[members])
-                scores, at = torch.sort(scores, dim=1, descending=True, stable=True)
-                flat_scores.append(scores.reshape(-1))
-                flat_ids.append(members[at].reshape(-1))
+            order, flat_scores, flat_ids = self._rank_groups(candidates, start, budget)
             counts = counts[order]
         else:
             order, candidates = by_first_candidate(candidates)
@@ -270,6 +262,54 @@ class Evaluator:
         values = self.record_flat(flat_scores, flat_ids, counts, self.query_labels[start + order], keep_top, budget)
         values["n_candidates"] = counts
         return order, values
+
+    def _rank_groups(self, candidates: Candidates, start: int, budget: int):
+        """Queries sharing a list, scored and sorted per group: groups of like shape go through one batched product
+        (queries and lists padded to the bucket's size, at least MIN_GEMM, with gallery row 0: a padding row or
+        column changes no other entry of a product), then every row sorted at once. Returns (query order, flat
+        sorted scores, flat ids), the queries of each group consecutive."""
+        order = torch.argsort(candidates.groups, stable=True)
+        _, sizes = torch.unique_consecutive(candidates.groups[order], return_counts=True)
+        firsts = torch.cumsum(sizes, 0) - sizes
+        first_query = order[firsts]
+        begins = candidates.offsets[first_query]
+        lengths = candidates.offsets[first_query + 1] - begins
+        keep = lengths > 0
+        # bucket shapes: sizes rounded up to MIN_GEMM x 1.25^k, so padding costs at most a quarter more work
+        def rounded(x):
+            x = x.clamp_min(MIN_GEMM).double()
+            return (MIN_GEMM * torch.pow(1.25, torch.ceil(torch.log(x / MIN_GEMM) / math.log(1.25) - 1e-9))).ceil().long()
+
+        shape = rounded(sizes) * (1 << 32) + rounded(lengths)
+        groups = torch.nonzero(keep).squeeze(1)
+        groups = groups[torch.argsort(shape[groups], stable=True)]
+        shapes, per_shape = torch.unique_consecutive(shape[groups], return_counts=True)
+        new_order, flat_scores, flat_ids = [order[firsts[~keep].repeat_interleave(sizes[~keep])
+                                                  + _ranges(sizes[~keep])]], [], []
+        dim = self.gallery_unit.shape[1]
+        done = 0
+        for key, count in zip(shapes.tolist(), per_shape.tolist()):
+            rows_pad, cols_pad = key >> 32, key & 0xFFFFFFFF
+            chunk = max(1, budget // (4 * max(1, (rows_pad + dim) * cols_pad)))
+            for lo in range(0, count, chunk):
+                g = groups[done + lo : done + min(lo + chunk, count)]
+                m, n = sizes[g], lengths[g]
+                row_valid = torch.arange(rows_pad, device=self.device).unsqueeze(0) < m.unsqueeze(1)  # (B, rows_pad)
+                col_valid = torch.arange(cols_pad, device=self.device).unsqueeze(0) < n.unsqueeze(1)  # (B, cols_pad)
+                query_at = torch.where(row_valid, firsts[g].unsqueeze(1) + torch.arange(rows_pad, device=self.device), 0)
+                queries = torch.where(row_valid, order[query_at], order[0])
+                member_at = torch.where(col_valid, begins[g].unsqueeze(1) + torch.arange(cols_pad, device=self.device), 0)
+                members = torch.where(col_valid, candidates.ids[member_at], 0)
+                scores = torch.bmm(self.query_unit[start + queries], self.gallery_unit[members].transpose(1, 2))
+                scores.masked_fill_(~col_valid.unsqueeze(1), float("-inf"))
+                scores, at = torch.sort(scores, dim=2, descending=True, stable=True)
+                ids = members.unsqueeze(1).expand(-1, rows_pad, -1).gather(2, at)
+                valid = row_valid.unsqueeze(2) & col_valid.unsqueeze(1)  # sorted: the valid columns come first
+                flat_scores.append(scores[valid])
+                flat_ids.append(ids[valid])
+                new_order.append(queries[row_valid])
+            done += count
+        return torch.cat(new_order), flat_scores, flat_ids
 
     def record_flat(self, scores: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor, labels: torch.Tensor,
                     keep_top: int, budget: int) -> dict[str, torch.Tensor]:
