@@ -28,7 +28,8 @@ TIMING_COLUMNS = ("build_seconds", "candidate_seconds", "query_seconds", "evalua
 BYTES_PER_RANKED_ELEMENT = 48  # scores, sort values and indices, ids, relevance, cumulative counts
 MIN_GEMM = 16  # rows and columns of every similarity product at least this (Evaluator.product)
 FIRST_BLOCK = 256  # queries of the first block: their candidate lists size the next blocks
-MAX_LIST_BLOCK = 1 << 16  # queries of one block when candidates come as lists
+MAX_LIST_BLOCK = 1 << 16
+EXACT_SUM_WIDTH = 1 << 14  # lists up to this long: the float64 AP sum is exact in any order (record_flat)  # queries of one block when candidates come as lists
 
 
 def _ranges(lengths: torch.Tensor) -> torch.Tensor:
@@ -332,8 +333,15 @@ class Evaluator:
         terms = torch.where(relevant, hits / (position + 1).to(torch.float32), 0)
         ap_sum = torch.zeros(n_queries, dtype=torch.float64, device=device)
         width = max(1, int(counts.max())) if n_queries else 1
-        step = max(1, budget // (4 * width))
-        for lo in range(0, n_queries, step):  # a padded row per query: the float64 sum as record's
+        if width <= EXACT_SUM_WIDTH:
+            # every term is a float32 >= 1/width >= 2^-14 (so a multiple of 2^-37) and every partial sum is at most
+            # width <= 2^14: all are exact in float64 (51 bits), so any order of addition gives record's bits
+            ap_sum.index_add_(0, owner, terms.to(torch.float64))
+            step = n_queries  # done
+        else:
+            step = max(1, budget // (4 * width))
+        for lo in range(0 if step < n_queries else n_queries, n_queries, step):  # a padded row per query: the
+            # float64 sum adds in record's order
             hi = min(lo + step, n_queries)
             a, b = int(begins[lo]) if hi > lo else 0, int(ends[hi - 1])
             row = torch.zeros(hi - lo, width, device=device)
