@@ -231,8 +231,9 @@ class Evaluator:
         n = self.n_gallery
         counts = candidates.counts()
         if candidates.groups is not None:
-            order, flat_scores, flat_ids = self._rank_groups(candidates, start, budget)
-            counts = counts[order]
+            order, values = self._rank_groups(candidates, start, keep_top, budget)
+            values["n_candidates"] = counts[order]
+            return order, values
         else:
             order, candidates = by_first_candidate(candidates)
             counts = candidates.counts()
@@ -264,11 +265,11 @@ class Evaluator:
         values["n_candidates"] = counts
         return order, values
 
-    def _rank_groups(self, candidates: Candidates, start: int, budget: int):
+    def _rank_groups(self, candidates: Candidates, start: int, keep_top: int, budget: int):
         """Queries sharing a list, scored and sorted per group: groups of like shape go through one batched product
         (queries and lists padded to the bucket's size, at least MIN_GEMM, with gallery row 0: a padding row or
-        column changes no other entry of a product), then every row sorted at once. Returns (query order, flat
-        sorted scores, flat ids), the queries of each group consecutive."""
+        column changes no other entry of a product), then every row sorted and recorded at once. Returns (query
+        order, what each query keeps), the queries of each group consecutive, those without candidates first."""
         order = torch.argsort(candidates.groups, stable=True)
         _, sizes = torch.unique_consecutive(candidates.groups[order], return_counts=True)
         firsts = torch.cumsum(sizes, 0) - sizes
@@ -285,8 +286,8 @@ class Evaluator:
         groups = torch.nonzero(keep).squeeze(1)
         groups = groups[torch.argsort(shape[groups], stable=True)]
         shapes, per_shape = torch.unique_consecutive(shape[groups], return_counts=True)
-        new_order, flat_scores, flat_ids = [order[firsts[~keep].repeat_interleave(sizes[~keep])
-                                                  + _ranges(sizes[~keep])]], [], []
+        new_order = [order[firsts[~keep].repeat_interleave(sizes[~keep]) + _ranges(sizes[~keep])]]
+        kept: dict[str, list[torch.Tensor]] = {}
         dim = self.gallery_unit.shape[1]
         done = 0
         for key, count in zip(shapes.tolist(), per_shape.tolist()):
@@ -304,13 +305,29 @@ class Evaluator:
                 scores = torch.bmm(self.query_unit[start + queries], self.gallery_unit[members].transpose(1, 2))
                 scores.masked_fill_(~col_valid.unsqueeze(1), float("-inf"))
                 scores, at = torch.sort(scores, dim=2, descending=True, stable=True)
-                ids = members.unsqueeze(1).expand(-1, rows_pad, -1).gather(2, at)
-                valid = row_valid.unsqueeze(2) & col_valid.unsqueeze(1)  # sorted: the valid columns come first
-                flat_scores.append(scores[valid])
-                flat_ids.append(ids[valid])
-                new_order.append(queries[row_valid])
+                padded_ids = torch.where(col_valid, members, self.n_gallery)
+                ids = padded_ids.unsqueeze(1).expand(-1, rows_pad, -1).gather(2, at)
+                # the padded rows of each group as record's rows (padding columns: -inf and N, as rank's)
+                keep_rows = row_valid.reshape(-1)
+                picked = queries[row_valid]
+                values = self.record(scores.reshape(-1, cols_pad)[keep_rows], ids.reshape(-1, cols_pad)[keep_rows],
+                                     self.query_labels[start + picked], keep_top)
+                for name, value in values.items():
+                    kept.setdefault(name, []).append(value)
+                new_order.append(picked)
             done += count
-        return torch.cat(new_order), flat_scores, flat_ids
+        values = {name: torch.cat(value) for name, value in kept.items()}
+        n_empty = len(new_order[0])
+        if n_empty:  # queries without candidates: nothing retrieved
+            values["ap_sum"] = torch.cat([torch.zeros(n_empty, dtype=torch.float64, device=self.device),
+                                          values["ap_sum"]]) if kept else torch.zeros(n_empty, dtype=torch.float64)
+            values["n_relevant"] = torch.cat([torch.zeros(n_empty, dtype=torch.int64, device=self.device),
+                                              values["n_relevant"]]) if kept else torch.zeros(n_empty, dtype=torch.int64)
+            for name, fill in (("scores", float("-inf")), ("ids", self.n_gallery)):
+                pad = torch.full((n_empty, keep_top), fill, device=self.device,
+                                 dtype=torch.float32 if name == "scores" else torch.int64)
+                values[name] = torch.cat([pad, values[name]]) if kept else pad
+        return torch.cat(new_order), values
 
     def record_flat(self, scores: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor, labels: torch.Tensor,
                     keep_top: int, budget: int) -> dict[str, torch.Tensor]:
