@@ -187,7 +187,13 @@ def cheap_clusters(gallery: torch.Tensor, K: int, seed: int = 0) -> KMeans:
 
     cell = assign(gallery, coarse)[0][:, 0]
     sizes = torch.bincount(cell, minlength=coarse_n)
-    fine = (sizes.double() / n * K).round().long().clamp_min(1)
+    share = sizes.double() / n * K
+    fine = share.floor().long().clamp_min(1) * (sizes > 0)
+    while int(fine.sum()) != K:  # exactly K clusters: the largest remainders get one more (or the largest one less)
+        if int(fine.sum()) < K:
+            fine[torch.argmax(torch.where(fine < sizes, share - fine, -1.0))] += 1
+        else:
+            fine[torch.argmax(torch.where(fine > 1, fine.double(), -1.0))] -= 1
     assignment = torch.empty(n, dtype=torch.int64)
     first = 0
     for c in range(coarse_n):
