@@ -5,7 +5,11 @@ Ranking: cosine similarity descending, ties broken by gallery position ascending
 list, which is ascending).
 
 Queries are processed in blocks as tensors on the device; no block holds more than ``memory_mb`` of scores, so the full
-query x gallery matrix never exists (ImageNet: 50k x 1.28M).
+query x gallery matrix never exists (ImageNet: 50k x 1.28M). Candidate lists (CSR) are scored without any pass over
+the gallery: queries sharing a list (k-means, probes 1: ``Candidates.groups``) as one batched product per bucket of
+like-shaped groups, other lists in sub-blocks of 16 queries against their union; every product has at least 16 rows
+and columns, so each score has the bits of one large GEMM however the queries were grouped. Exact search and dense
+masks: one product per block and a full stable sort.
 """
 
 from __future__ import annotations
@@ -94,32 +98,12 @@ class Evaluator:
 
     # ---------------------------------------------------------------------------------------------------------------
     def rank(self, candidates: Candidates, query_unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Candidates of a block sorted by similarity: (scores (B, W), ids (B, W)); padding is -inf / N."""
-        n = self.n_gallery
-        if candidates.is_all or candidates.mask is not None:
-            scores = query_unit @ self.gallery_unit.T
-            if candidates.mask is not None:
-                scores.masked_fill_(~candidates.mask, float("-inf"))
-            return torch.sort(scores, dim=1, descending=True, stable=True)
-        counts = candidates.counts()
-        width = max(1, int(counts.max())) if len(counts) else 1
-        ids = candidates.ids
-        rows = torch.repeat_interleave(torch.arange(len(counts), device=self.device), counts)
-        cols = torch.arange(len(ids), device=self.device) - candidates.offsets[rows]
-        present = torch.zeros(n, dtype=torch.bool, device=self.device)
-        present[ids] = True
-        used = torch.nonzero(present).squeeze(1)
-        if len(used) > n // 2:  # most of the gallery: one product with all of it
-            flat = (query_unit @ self.gallery_unit.T)[rows, ids]
-        else:  # only the gallery rows some query of the block needs
-            position = torch.cumsum(present, 0) - 1
-            flat = (query_unit @ self.gallery_unit[used].T)[rows, position[ids]]
-        scores = torch.full((len(counts), width), float("-inf"), device=self.device)
-        scores[rows, cols] = flat
-        padded_ids = torch.full((len(counts), width), n, dtype=torch.int64, device=self.device)
-        padded_ids[rows, cols] = ids  # ascending within a row, so a stable sort breaks ties by position
-        sorted_scores, order = torch.sort(scores, dim=1, descending=True, stable=True)
-        return sorted_scores, padded_ids.gather(1, order)
+        """Every gallery item (exact search) or a dense mask's, sorted by similarity: (scores (B, N), ids (B, N));
+        non-candidates of a mask are -inf (ranked last, by position). Lists go through ``rank_lists``."""
+        scores = query_unit @ self.gallery_unit.T
+        if candidates.mask is not None:
+            scores.masked_fill_(~candidates.mask, float("-inf"))
+        return torch.sort(scores, dim=1, descending=True, stable=True)
 
     def record(self, scores: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor, keep_top: int
                ) -> dict[str, torch.Tensor]:
