@@ -14,6 +14,7 @@ masks: one product per block and a full stable sort.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import resource
 import time
@@ -34,6 +35,22 @@ MIN_GEMM = 16  # rows and columns of every similarity product at least this (Eva
 FIRST_BLOCK = 256  # queries of the first block: their candidate lists size the next blocks
 MAX_LIST_BLOCK = 1 << 16
 EXACT_SUM_WIDTH = 1 << 14  # lists up to this long: the float64 AP sum is exact in any order (record_flat)  # queries of one block when candidates come as lists
+
+
+@contextlib.contextmanager
+def one_thread(device: torch.device):
+    """One CPU thread for list ranking: its ops are many and mid-sized (a cluster's product and sort), and at two
+    threads each waits for the slower thread (measured: 10x slower on a shared 2-core machine, where FAISS's scan
+    gains nothing from a second thread either); exact search's large products keep every thread."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _ranges(lengths: torch.Tensor) -> torch.Tensor:
@@ -147,7 +164,8 @@ class Evaluator:
             if candidates.ids is not None:
                 # lists: the block's candidates in one flat ranking (no pass over the gallery), and the next block
                 # as large as the budget allows for lists this long
-                order, values = self.rank_lists(candidates, start, keep_top, budget)
+                with one_thread(self.device):
+                    order, values = self.rank_lists(candidates, start, keep_top, budget)
                 rows = start + order
                 kept_values = [values]
                 per_query = max(1.0, len(candidates.ids) / max(1, stop - start))
