@@ -22,6 +22,7 @@ query stay about the same while N grows. Timings drift by 15% or more between ru
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import time
 
@@ -30,7 +31,9 @@ import torch
 
 from lshbench.evaluate import Evaluator, exact_top_k
 from lshbench.metrics import RECALL_TOLERANCE, evaluate
-from lshbench.methods import Exact, KMeans
+from lshbench.methods import ITQ, Exact, HyperplaneLSH, KMeans, MultiProbeLSH, NeuralLSH
+from lshbench.methods.hashing import pack_codes
+from lshbench.methods.neural import train_network
 
 
 def synthetic(n_gallery: int, n_queries: int, dim: int = 512, classes: int = 100, seed: int = 0):
@@ -54,15 +57,184 @@ def faiss_module():
     return faiss
 
 
+def our_run(evaluator, index):
+    """lshbench's whole evaluation (candidates, cosine re-ranking, rankings, every metric), wall clock."""
+
+    def ours():
+        start = time.perf_counter()
+        _, summary = evaluate(evaluator, index, latency_queries=1)
+        return time.perf_counter() - start, summary["recall_at_10"], summary["mean_candidates"]
+
+    return ours
+
+
+def dedup_scores(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """FAISS's top k over buckets of several tables holds an item once per table it shares with the query: keep
+    its first (best) occurrence, as lshbench's union does (for recall only; not timed)."""
+    out = np.full_like(scores, -np.inf)
+    for i in range(len(ids)):
+        _, first = np.unique(ids[i], return_index=True)
+        first = np.sort(first[ids[i][first] >= 0])
+        out[i, : len(first)] = scores[i, first]
+    return out
+
+
+def query_buckets(index, queries: torch.Tensor) -> torch.Tensor:
+    """(Q, L x probes) the buckets (numbered across tables, -1 for a code without one) a hashing index visits, by
+    lshbench's own code and lookup (multi-probe: every code within the radius)."""
+    codes = index.codes(queries)
+    probes = 1
+    if isinstance(index, MultiProbeLSH):
+        probes = len(index.masks)
+        codes = [(c[:, None, :] ^ index.masks[None]).reshape(-1, index.H) for c in codes]
+    tables = index.tables
+    tables._flat(queries.device)
+    buckets = tables._search(pack_codes(torch.stack(codes)))  # (L, Q x probes)
+    first = torch.tensor([0] + [len(k) for k in tables.keys[:-1]]).cumsum(0).unsqueeze(1)
+    buckets = torch.where(buckets >= 0, buckets + first, -1)
+    return buckets.reshape(len(codes), len(queries), probes).permute(1, 0, 2).reshape(len(queries), -1)
+
+
+def hashing_work(gallery, labels, queries, query_labels, exact_scores, index, faiss):
+    """(run lshbench, run FAISS or None) on the same buckets: FAISS's IndexIVFFlat holds each table's buckets as
+    inverted lists (every gallery item once per table), and each query scans the lists of its buckets (its
+    codes found by lshbench's lookup, timed on FAISS's side too), top 50."""
+    evaluator = Evaluator(gallery, labels, queries, query_labels, exact_scores)
+    ours = our_run(evaluator, index)
+    if faiss is None:
+        return ours, None
+    g_unit = np.ascontiguousarray(evaluator.gallery_unit.numpy())
+    q_unit = np.ascontiguousarray(evaluator.query_unit.numpy())
+    tables = index.tables
+    n_lists = sum(len(k) for k in tables.keys)
+    quantizer = faiss.IndexFlatIP(gallery.shape[1])  # unused: the lists are assigned by lshbench
+    ivf = faiss.IndexIVFFlat(quantizer, gallery.shape[1], n_lists, faiss.METRIC_INNER_PRODUCT)
+    ivf.is_trained = True
+    positions = np.arange(len(g_unit), dtype=np.int64)
+    first = 0
+    for t, bucket in enumerate(tables.gallery_buckets()):
+        lists = np.ascontiguousarray((bucket + first).numpy().astype(np.int64))
+        ivf.add_core(len(g_unit), faiss.swig_ptr(g_unit), faiss.swig_ptr(positions), faiss.swig_ptr(lists))
+        first += len(tables.keys[t])
+    probe = query_buckets(index, queries[:1])
+    ivf.nprobe = probe.shape[1]
+
+    def theirs():
+        start = time.perf_counter()
+        assigned = np.ascontiguousarray(query_buckets(index, queries).numpy())
+        scores, ids = ivf.search_preassigned(q_unit, 50, assigned, np.zeros(assigned.shape, dtype=np.float32))
+        seconds = time.perf_counter() - start
+        scores = dedup_scores(np.where(ids >= 0, scores, -np.inf), ids)
+        return seconds, recall_at_10(scores, exact_scores.numpy()), None
+
+    return ours, theirs
+
+
+def latency_work(gallery, labels, queries, query_labels, index, faiss, n: int = 200):
+    """Single-query p50 (ms): lshbench's Evaluator.latency (candidates, cosine re-ranking, top 10) and FAISS's one
+    query at a time (k-means: IndexFlatL2 over lshbench's centroids, then the cluster's IndexIVFFlat list; exact:
+    IndexFlatIP), on the same queries."""
+    evaluator = Evaluator(gallery, labels, queries, query_labels)
+    picks = np.linspace(0, len(queries) - 1, num=min(n, len(queries))).round().astype(int)
+
+    def ours():
+        return float(np.percentile(evaluator.latency(index, n), 50)) * 1e3, float("nan"), None
+
+    if faiss is None:
+        return ours, None
+    g_unit = np.ascontiguousarray(evaluator.gallery_unit.numpy())
+    q_unit = np.ascontiguousarray(evaluator.query_unit.numpy())
+    q_raw = np.ascontiguousarray(queries.numpy())
+    if isinstance(index, KMeans):
+        quantizer = faiss.IndexFlatL2(gallery.shape[1])
+        quantizer.add(np.ascontiguousarray(index.centroids.numpy()))
+        ivf = faiss.IndexIVFFlat(quantizer, gallery.shape[1], index.K, faiss.METRIC_INNER_PRODUCT)
+        ivf.is_trained = True
+        assignment = np.ascontiguousarray(index.assignment.numpy().astype(np.int64))
+        ivf.add_core(len(g_unit), faiss.swig_ptr(g_unit), None, faiss.swig_ptr(assignment))
+        ivf.nprobe = 1
+
+        def one(i):
+            distances, coarse = quantizer.search(q_raw[i : i + 1], 1)
+            ivf.search_preassigned(q_unit[i : i + 1], 10, coarse, distances)
+    else:
+        flat = faiss.IndexFlatIP(gallery.shape[1])
+        flat.add(g_unit)
+
+        def one(i):
+            flat.search(q_unit[i : i + 1], 10)
+
+    def theirs():
+        seconds = []
+        for i in picks:
+            start = time.perf_counter()
+            one(i)
+            seconds.append(time.perf_counter() - start)
+        return float(np.percentile(seconds, 50)) * 1e3, float("nan"), None
+
+    return ours, theirs
+
+
+def cheap_clusters(gallery: torch.Tensor, K: int, seed: int = 0) -> KMeans:
+    """A KMeans index with K clusters of about N / K members without Lloyd on N x K (the scaling rows time the
+    evaluation, not the fit): 64 coarse cells around random gallery points, each split around random points of its
+    own in proportion to its size; centroids = the members' means (queries go to the nearest of all K)."""
+    generator = torch.Generator().manual_seed(seed)
+    n = len(gallery)
+    coarse_n = min(64, K)
+    coarse = gallery[torch.randperm(n, generator=generator)[:coarse_n]]
+    from lshbench.methods.kmeans import assign
+
+    cell = assign(gallery, coarse)[0][:, 0]
+    sizes = torch.bincount(cell, minlength=coarse_n)
+    share = sizes.double() / n * K
+    fine = share.floor().long().clamp_min(1) * (sizes > 0)
+    while int(fine.sum()) != K:  # exactly K clusters: the largest remainders get one more (or the largest one less)
+        if int(fine.sum()) < K:
+            fine[torch.argmax(torch.where(fine < sizes, share - fine, -1.0))] += 1
+        else:
+            fine[torch.argmax(torch.where(fine > 1, fine.double(), -1.0))] -= 1
+    assignment = torch.empty(n, dtype=torch.int64)
+    first = 0
+    for c in range(coarse_n):
+        members = torch.nonzero(cell == c).squeeze(1)
+        k = int(min(fine[c], max(1, len(members))))
+        if len(members) == 0:
+            continue
+        seeds = gallery[members[torch.randperm(len(members), generator=generator)[:k]]]
+        assignment[members] = first + assign(gallery[members], seeds)[0][:, 0]
+        first += k
+    index = KMeans(first, max_iter=0)
+    counts = torch.bincount(assignment, minlength=first).clamp_min(1).unsqueeze(1)
+    centroids = torch.zeros(first, gallery.shape[1]).index_add_(0, assignment, gallery) / counts
+    index.load_arrays({"centroids": centroids, "assignments": assignment})
+    return index
+
+
+def reset_peak() -> bool:
+    """Linux: reset this process's peak resident set (VmHWM) so the next reading is the peak from now."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def resident_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def kmeans_work(gallery, labels, queries, query_labels, exact_scores, K: int, faiss):
     """(run lshbench, run FAISS or None, candidates per query) on the same clusters."""
     index = KMeans(K, max_iter=3, tol=0).fit(gallery)
     evaluator = Evaluator(gallery, labels, queries, query_labels, exact_scores)
 
-    def ours():
-        _, summary = evaluate(evaluator, index, latency_queries=1)
-        return summary["evaluate_seconds"], summary["recall_at_10"], summary["mean_candidates"]
-
+    ours = our_run(evaluator, index)
     if faiss is None:
         return ours, None
     g_unit = np.ascontiguousarray(evaluator.gallery_unit.numpy())
@@ -91,10 +263,7 @@ def exact_work(gallery, labels, queries, query_labels, exact_scores, faiss):
     evaluator = Evaluator(gallery, labels, queries, query_labels, exact_scores)
     index = Exact().fit(gallery)
 
-    def ours():
-        _, summary = evaluate(evaluator, index, latency_queries=1)
-        return summary["evaluate_seconds"], summary["recall_at_10"], summary["mean_candidates"]
-
+    ours = our_run(evaluator, index)
     if faiss is None:
         return ours, None
     flat = faiss.IndexFlatIP(gallery.shape[1])
@@ -127,6 +296,12 @@ def row(name: str, threads: int, mine: list, peer: list) -> str:
     return text + f" {theirs:.3f} | {peer[0][1]:.4f} | {seconds / theirs:.2f}x |"
 
 
+def set_threads(threads: int, faiss) -> None:
+    torch.set_num_threads(threads)
+    if faiss is not None:
+        faiss.omp_set_num_threads(threads)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gallery", type=int, default=50_000)
@@ -135,6 +310,10 @@ def main():
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--K", type=int, nargs="+", default=[1000, 100])
+    parser.add_argument("--hashing", nargs="*", default=["hyperplane", "itq", "multiprobe", "neural"],
+                        help="hashing rows: hyperplane H=8 L=6 (centred), ITQ H=16 L=3, multi-probe H=16 L=3 radius "
+                             "1, neural J=8 L=4 (H=32, one epoch)")
+    parser.add_argument("--latency-queries", type=int, default=200)
     parser.add_argument("--scaling", type=int, nargs="*", default=[12_500, 50_000, 200_000, 800_000],
                         help="gallery sizes for the scaling rows (K = N / 50: the same candidates per query)")
     args = parser.parse_args()
@@ -146,34 +325,96 @@ def main():
     print("| work | threads | candidates per query | lshbench s | lshbench recall@10 | FAISS s | FAISS recall@10 | "
           "lshbench / FAISS |")
     print("|---|---|---|---|---|---|---|---|")
+    kmeans_indexes = {}
     for K in args.K:
         ours, theirs = kmeans_work(gallery, labels, queries, query_labels, exact_scores, K, faiss)
         for threads in args.threads:
-            torch.set_num_threads(threads)
-            if faiss is not None:
-                faiss.omp_set_num_threads(threads)
+            set_threads(threads, faiss)
             print(row(f"k-means K={K}, probes 1, top 50", threads, *measure(ours, theirs, args.repeats)), flush=True)
+        del ours, theirs
+        gc.collect()
+    set_threads(max(args.threads), faiss)
+    builders = {
+        "hyperplane": ("hyperplane H=8 L=6 (centred)", lambda: HyperplaneLSH(8, 6, center=True).fit(gallery)),
+        "itq": ("ITQ H=16 L=3", lambda: ITQ(16, 3).fit(gallery)),
+        "multiprobe": ("multi-probe H=16 L=3 radius 1", lambda: MultiProbeLSH(16, 3, probes_radius=1).fit(gallery)),
+        "neural": ("neural J=8 L=4 (H=32)", lambda: NeuralLSH(
+            [train_network(gallery, labels, H=32, epochs=1, batch_size=256, seed=0)[0]], J=8, L=4).fit(gallery)),
+    }
+    for name in args.hashing:
+        title, build = builders[name]
+        index = build()
+        ours, theirs = hashing_work(gallery, labels, queries, query_labels, exact_scores, index, faiss)
+        for threads in args.threads:
+            set_threads(threads, faiss)
+            print(row(f"{title}, top 50", threads, *measure(ours, theirs, args.repeats)), flush=True)
+        del ours, theirs, index
+        gc.collect()
     n_exact = min(args.exact_queries, len(queries))
     ours, theirs = exact_work(gallery, labels, queries[:n_exact], query_labels[:n_exact], exact_scores[:n_exact],
                               faiss)
     for threads in args.threads:
-        torch.set_num_threads(threads)
-        if faiss is not None:
-            faiss.omp_set_num_threads(threads)
+        set_threads(threads, faiss)
         print(row(f"exact, {n_exact} queries, top 50", threads, *measure(ours, theirs, args.repeats)), flush=True)
-    if args.scaling:
-        torch.set_num_threads(1)
-        print("\nlshbench's k-means evaluation against the gallery size, 1 thread, K = N / 50\n")
-        print("| gallery | K | candidates per query | seconds | seconds per 1k queries |")
+    del ours, theirs
+    gc.collect()
+    if args.latency_queries:
+        print(f"\nsingle-query latency, p50 of {args.latency_queries} queries one at a time (candidates, cosine "
+              "re-ranking, top 10), median of the repeats\n")
+        print("| work | threads | lshbench p50 ms | FAISS p50 ms | lshbench / FAISS |")
         print("|---|---|---|---|---|")
+        K = max(args.K)
+        work = {f"k-means K={K}, probes 1": KMeans(K, max_iter=3, tol=0).fit(gallery), "exact": Exact().fit(gallery)}
+        for title, index in work.items():
+            ours, theirs = latency_work(gallery, labels, queries, query_labels, index, faiss, args.latency_queries)
+            for threads in args.threads:
+                set_threads(threads, faiss)
+                mine, peer = measure(ours, theirs, args.repeats)
+                m = statistics.median(x[0] for x in mine)
+                if peer:
+                    p = statistics.median(x[0] for x in peer)
+                    print(f"| {title} | {threads} | {m:.3f} | {p:.3f} | {m / p:.2f}x |", flush=True)
+                else:
+                    print(f"| {title} | {threads} | {m:.3f} | not installed | |", flush=True)
+    if args.scaling:
+        del gallery, queries
+        gc.collect()
+        torch.set_num_threads(1)
+        print("\nlshbench's k-means evaluation (rankings: candidates, re-ranking, top 100, the sums) against the "
+              "gallery size, 1 thread, K = N / 50 (clusters split from 64 coarse cells, see cheap_clusters); "
+              "candidates = assigning the queries to the K centroids, ranking = the rest\n")
+        print("| gallery | K | candidates per query | seconds | candidates s | ranking s | ranking s per 1k queries |")
+        print("|---|---|---|---|---|---|---|")
+        memory = None
         for n in args.scaling:
             g, gl, q, ql = synthetic(n, args.queries)
-            _, exact = exact_top_k(g, q, 50)
-            ours, _ = kmeans_work(g, gl, q, ql, exact, max(1, n // 50), None)
-            runs = measure(ours, None, args.repeats)[0]
-            seconds, candidates = statistics.median(r[0] for r in runs), runs[0][2]
-            print(f"| {n} | {max(1, n // 50)} | {candidates:.0f} | {seconds:.3f} | "
-                  f"{1000 * seconds / len(q):.3f} |", flush=True)
+            index = cheap_clusters(g, max(1, n // 50))
+            evaluator = Evaluator(g, gl, q, ql, None)
+            del g
+            gc.collect()
+            runs = []
+            for _ in range(args.repeats):
+                resident = resident_mb("VmRSS")
+                tracked = reset_peak()
+                ranking, timings = evaluator.rankings(index, keep_top=100, latency_queries=1)
+                peak = resident_mb("VmHWM") if tracked else float("nan")
+                runs.append((timings["evaluate_seconds"], timings["candidate_seconds"],
+                             float(ranking.n_candidates.mean()), resident, peak))
+            seconds = statistics.median(r[0] for r in runs)
+            candidate = statistics.median(r[1] for r in runs)
+            ranking_s = statistics.median(r[0] - r[1] for r in runs)
+            print(f"| {n} | {index.K} | {runs[0][2]:.0f} | {seconds:.3f} | {candidate:.3f} | {ranking_s:.3f} | "
+                  f"{1000 * ranking_s / len(q):.4f} |", flush=True)
+            unit_mb = evaluator.gallery_unit.numel() * 4 / 2**20
+            memory = (n, unit_mb, runs[-1][3], runs[-1][4])
+            del evaluator, index, ranking, q
+            gc.collect()
+        if memory is not None:
+            n, unit_mb, resident, peak = memory
+            print(f"\npeak memory at {n} (resident set, /proc/self/status VmHWM reset before the evaluation): "
+                  f"{peak:.0f} MB during the evaluation, {resident:.0f} MB resident before it (the process: the "
+                  f"gallery's unit vectors {unit_mb:.0f} MB, queries, labels, index, Python and torch), so the "
+                  f"evaluation's own working memory peaked at {peak - resident:.0f} MB (block budget: 1024 MB)")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ class Candidates:
     n_queries: int
     n_gallery: int
     mask: torch.Tensor | None = None  # bool (Q, N), the dense form
+    # int64 (Q,), optional: queries with the same group have the same candidate list (k-means, probes 1), so the
+    # evaluator scores each group as one dense product against exactly that list
+    groups: torch.Tensor | None = None
 
     @classmethod
     def all(cls, n_queries: int, n_gallery: int) -> "Candidates":
@@ -54,7 +57,9 @@ class Candidates:
         if self.is_all:
             return Candidates.all(stop - start, self.n_gallery)
         offsets = self.offsets[start : stop + 1]
-        return Candidates(offsets - offsets[0], self.ids[offsets[0] : offsets[-1]], stop - start, self.n_gallery)
+        groups = None if self.groups is None else self.groups[start:stop]
+        return Candidates(offsets - offsets[0], self.ids[offsets[0] : offsets[-1]], stop - start, self.n_gallery,
+                          groups=groups)
 
 
 def from_pairs(rows: torch.Tensor, ids: torch.Tensor, n_queries: int, n_gallery: int) -> Candidates:

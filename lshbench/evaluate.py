@@ -5,11 +5,17 @@ Ranking: cosine similarity descending, ties broken by gallery position ascending
 list, which is ascending).
 
 Queries are processed in blocks as tensors on the device; no block holds more than ``memory_mb`` of scores, so the full
-query x gallery matrix never exists (ImageNet: 50k x 1.28M).
+query x gallery matrix never exists (ImageNet: 50k x 1.28M). Candidate lists (CSR) are scored without any pass over
+the gallery: queries sharing a list (k-means, probes 1: ``Candidates.groups``) as one batched product per bucket of
+like-shaped groups, other lists in sub-blocks of 16 queries against their union; every product has at least 16 rows
+and columns, so each score has the bits of one large GEMM however the queries were grouped. Exact search and dense
+masks: one product per block and a full stable sort.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import resource
 import time
 
@@ -25,7 +31,33 @@ from .ranking import Ranking
 TIMING_COLUMNS = ("build_seconds", "candidate_seconds", "query_seconds", "evaluate_seconds", "latency_p50_ms",
                   "latency_p99_ms", "peak_memory_mb", "device")
 BYTES_PER_RANKED_ELEMENT = 48  # scores, sort values and indices, ids, relevance, cumulative counts
-SPARSE_SUB_BLOCK = 64  # queries ranked together when candidates come as lists
+MIN_GEMM = 16  # rows and columns of every similarity product at least this (Evaluator.product)
+FIRST_BLOCK = 256  # queries of the first block: their candidate lists size the next blocks
+MAX_LIST_BLOCK = 1 << 16
+EXACT_SUM_WIDTH = 1 << 14  # lists up to this long: the float64 AP sum is exact in any order (record_flat)  # queries of one block when candidates come as lists
+
+
+@contextlib.contextmanager
+def one_thread(device: torch.device):
+    """One CPU thread for list ranking: its ops are many and mid-sized (a cluster's product and sort), and at two
+    threads each waits for the slower thread (measured: 10x slower on a shared 2-core machine, where FAISS's scan
+    gains nothing from a second thread either); exact search's large products keep every thread."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _ranges(lengths: torch.Tensor) -> torch.Tensor:
+    """0..lengths[j]-1 for each j, laid end to end."""
+    total = int(lengths.sum())
+    owner = torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
+    return torch.arange(total, device=lengths.device) - (torch.cumsum(lengths, 0) - lengths)[owner]
 
 
 def by_first_candidate(candidates: Candidates) -> tuple[torch.Tensor, Candidates]:
@@ -83,32 +115,12 @@ class Evaluator:
 
     # ---------------------------------------------------------------------------------------------------------------
     def rank(self, candidates: Candidates, query_unit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Candidates of a block sorted by similarity: (scores (B, W), ids (B, W)); padding is -inf / N."""
-        n = self.n_gallery
-        if candidates.is_all or candidates.mask is not None:
-            scores = query_unit @ self.gallery_unit.T
-            if candidates.mask is not None:
-                scores.masked_fill_(~candidates.mask, float("-inf"))
-            return torch.sort(scores, dim=1, descending=True, stable=True)
-        counts = candidates.counts()
-        width = max(1, int(counts.max())) if len(counts) else 1
-        ids = candidates.ids
-        rows = torch.repeat_interleave(torch.arange(len(counts), device=self.device), counts)
-        cols = torch.arange(len(ids), device=self.device) - candidates.offsets[rows]
-        present = torch.zeros(n, dtype=torch.bool, device=self.device)
-        present[ids] = True
-        used = torch.nonzero(present).squeeze(1)
-        if len(used) > n // 2:  # most of the gallery: one product with all of it
-            flat = (query_unit @ self.gallery_unit.T)[rows, ids]
-        else:  # only the gallery rows some query of the block needs
-            position = torch.cumsum(present, 0) - 1
-            flat = (query_unit @ self.gallery_unit[used].T)[rows, position[ids]]
-        scores = torch.full((len(counts), width), float("-inf"), device=self.device)
-        scores[rows, cols] = flat
-        padded_ids = torch.full((len(counts), width), n, dtype=torch.int64, device=self.device)
-        padded_ids[rows, cols] = ids  # ascending within a row, so a stable sort breaks ties by position
-        sorted_scores, order = torch.sort(scores, dim=1, descending=True, stable=True)
-        return sorted_scores, padded_ids.gather(1, order)
+        """Every gallery item (exact search) or a dense mask's, sorted by similarity: (scores (B, N), ids (B, N));
+        non-candidates of a mask are -inf (ranked last, by position). Lists go through ``rank_lists``."""
+        scores = query_unit @ self.gallery_unit.T
+        if candidates.mask is not None:
+            scores.masked_fill_(~candidates.mask, float("-inf"))
+        return torch.sort(scores, dim=1, descending=True, stable=True)
 
     def record(self, scores: torch.Tensor, ids: torch.Tensor, labels: torch.Tensor, keep_top: int
                ) -> dict[str, torch.Tensor]:
@@ -135,34 +147,46 @@ class Evaluator:
 
         n_queries = len(self.queries)
         budget = int(self.memory_mb * 2**20) // BYTES_PER_RANKED_ELEMENT
-        step = max(1, min(4096, budget // max(1, self.n_gallery)))
+        dense_step = max(1, min(4096, budget // max(1, self.n_gallery)))  # queries of a block scored densely
+        step = min(dense_step, FIRST_BLOCK)  # the first block shows how long the candidate lists are
         kept: dict[str, list[torch.Tensor]] = {}
         positions = []
         candidate_seconds = rank_seconds = 0.0
         start_all = time.perf_counter()
-        for start in tqdm(range(0, n_queries, step), desc="evaluate", unit="block", disable=not progress):
+        start = 0
+        bar = tqdm(total=n_queries, desc="evaluate", unit="query", disable=not progress)
+        while start < n_queries:
             stop = min(start + step, n_queries)
             t0 = time.perf_counter()
             candidates = index.candidates(self.queries[start:stop])
             candidate_seconds += time.perf_counter() - t0
-            order = torch.arange(stop - start, device=self.device)
-            max_queries = stop - start
+            t2 = time.perf_counter()
             if candidates.ids is not None:
-                # Queries whose lists start alike (same clusters or buckets) are ranked together in small
-                # sub-blocks, so each similarity product needs only the gallery rows those few lists touch.
-                order, candidates = by_first_candidate(candidates)
-                max_queries = SPARSE_SUB_BLOCK
-            for sub_start, sub_stop in self._sub_blocks(candidates, budget, max_queries):
-                part = candidates.slice(sub_start, sub_stop)
-                rows = start + order[sub_start:sub_stop]
-                t2 = time.perf_counter()
-                scores, ids = self.rank(part, self.query_unit[rows])
-                rank_seconds += time.perf_counter() - t2
-                values = self.record(scores, ids, self.query_labels[rows], keep_top)
-                values["n_candidates"] = part.counts()
+                # lists: the block's candidates in one flat ranking (no pass over the gallery), and the next block
+                # as large as the budget allows for lists this long
+                with one_thread(self.device):
+                    order, values = self.rank_lists(candidates, start, keep_top, budget)
+                rows = start + order
+                kept_values = [values]
+                per_query = max(1.0, len(candidates.ids) / max(1, stop - start))
+                step = int(max(dense_step, min(MAX_LIST_BLOCK, budget // (4 * per_query))))
+            else:
+                rows = torch.arange(start, stop, device=self.device)
+                kept_values = []
+                for sub_start, sub_stop in self._sub_blocks(candidates, budget, stop - start):
+                    part = candidates.slice(sub_start, sub_stop)
+                    values = self.rank_dense(part, self.query_unit[start + sub_start : start + sub_stop],
+                                             self.query_labels[start + sub_start : start + sub_stop], keep_top)
+                    kept_values.append(values)
+                step = dense_step
+            rank_seconds += time.perf_counter() - t2
+            for values in kept_values:
                 for name, value in values.items():
                     kept.setdefault(name, []).append(value.cpu())
-                positions.append(rows.cpu())
+            positions.append(rows.cpu())
+            bar.update(stop - start)
+            start = stop
+        bar.close()
         evaluate_seconds = time.perf_counter() - start_all
         inverse = torch.argsort(torch.cat(positions))  # back to the queries' order
         out = {name: torch.cat(values)[inverse].numpy() for name, values in kept.items()}
@@ -183,6 +207,179 @@ class Evaluator:
             "device": str(self.device),
         }
         return ranking, timings
+
+    # ---------------------------------------------------------------------------------------------------------------
+    def product(self, queries: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """queries (m, D) @ items (n, D).T as one GEMM of at least MIN_GEMM rows and columns (zero padding).
+
+        MKL's sgemm gives a dot product the same bits at every shape from about 12 x 12 up (the kernels for fewer
+        rows or columns round differently), so padding small products keeps every score independent of how the
+        queries were grouped: the same bits as one product over a large block."""
+        m, n = len(queries), len(items)
+        if m < MIN_GEMM:
+            queries = F.pad(queries, (0, 0, 0, MIN_GEMM - m))
+        if n < MIN_GEMM:
+            items = F.pad(items, (0, 0, 0, MIN_GEMM - n))
+        out = queries @ items.T
+        return out[:m, :n] if m < MIN_GEMM or n < MIN_GEMM else out
+
+    def rank_lists(self, candidates: Candidates, start: int, keep_top: int, budget: int
+                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Rank a block of CSR candidate lists: (the block's query order, what each of them keeps).
+
+        Queries that share a list (``candidates.groups``) are scored as one dense product against exactly that list
+        and sorted together; other lists in sub-blocks of MIN_GEMM queries against the union of their lists. Either
+        way the sorted lists are laid end to end (flat) and recorded at once by ``record_flat``."""
+        n = self.n_gallery
+        counts = candidates.counts()
+        if candidates.groups is not None:
+            order, values = self._rank_groups(candidates, start, keep_top, budget)
+            values["n_candidates"] = counts[order]
+            return order, values
+        else:
+            order, candidates = by_first_candidate(candidates)
+            counts = candidates.counts()
+            flat_scores, flat_ids = [], []
+            for sub_start in range(0, candidates.n_queries, MIN_GEMM):
+                sub_stop = min(sub_start + MIN_GEMM, candidates.n_queries)
+                part = candidates.slice(sub_start, sub_stop)
+                if len(part.ids) == 0:
+                    continue
+                part_counts = counts[sub_start:sub_stop]
+                rows_local = torch.repeat_interleave(torch.arange(len(part_counts), device=self.device), part_counts)
+                union = torch.unique(part.ids)  # sorted
+                flat = self.product(self.query_unit[start + order[sub_start:sub_stop]],
+                                    self.gallery_unit[union])[rows_local, torch.searchsorted(union, part.ids)]
+                width = int(part_counts.max())
+                cols = torch.arange(len(part.ids), device=self.device) - part.offsets[rows_local]
+                scores = torch.full((len(part_counts), width), float("-inf"), device=self.device)
+                scores[rows_local, cols] = flat
+                ids = torch.full((len(part_counts), width), n, dtype=torch.int64, device=self.device)
+                ids[rows_local, cols] = part.ids  # ascending within a row: a stable sort breaks ties by position
+                scores, at = torch.sort(scores, dim=1, descending=True, stable=True)
+                valid = torch.arange(width, device=self.device).unsqueeze(0) < part_counts.unsqueeze(1)
+                flat_scores.append(scores[valid])
+                flat_ids.append(ids.gather(1, at)[valid])
+        empty = torch.zeros(0, device=self.device)
+        flat_scores = torch.cat(flat_scores) if flat_scores else empty
+        flat_ids = torch.cat(flat_ids) if flat_ids else empty.long()
+        values = self.record_flat(flat_scores, flat_ids, counts, self.query_labels[start + order], keep_top, budget)
+        values["n_candidates"] = counts
+        return order, values
+
+    def _rank_groups(self, candidates: Candidates, start: int, keep_top: int, budget: int):
+        """Queries sharing a list, scored and sorted per group: groups of like shape go through one batched product
+        (queries and lists padded to the bucket's size, at least MIN_GEMM, with gallery row 0: a padding row or
+        column changes no other entry of a product), then every row sorted and recorded at once. Returns (query
+        order, what each query keeps), the queries of each group consecutive, those without candidates first."""
+        order = torch.argsort(candidates.groups, stable=True)
+        _, sizes = torch.unique_consecutive(candidates.groups[order], return_counts=True)
+        firsts = torch.cumsum(sizes, 0) - sizes
+        first_query = order[firsts]
+        begins = candidates.offsets[first_query]
+        lengths = candidates.offsets[first_query + 1] - begins
+        keep = lengths > 0
+        # bucket shapes: sizes rounded up to MIN_GEMM x 1.25^k, so padding costs at most a quarter more work
+        def rounded(x):
+            x = x.clamp_min(MIN_GEMM).double()
+            return (MIN_GEMM * torch.pow(1.25, torch.ceil(torch.log(x / MIN_GEMM) / math.log(1.25) - 1e-9))).ceil().long()
+
+        shape = rounded(sizes) * (1 << 32) + rounded(lengths)
+        groups = torch.nonzero(keep).squeeze(1)
+        groups = groups[torch.argsort(shape[groups], stable=True)]
+        shapes, per_shape = torch.unique_consecutive(shape[groups], return_counts=True)
+        new_order = [order[firsts[~keep].repeat_interleave(sizes[~keep]) + _ranges(sizes[~keep])]]
+        kept: dict[str, list[torch.Tensor]] = {}
+        dim = self.gallery_unit.shape[1]
+        done = 0
+        for key, count in zip(shapes.tolist(), per_shape.tolist()):
+            rows_pad, cols_pad = key >> 32, key & 0xFFFFFFFF
+            chunk = max(1, budget // (4 * max(1, (rows_pad + dim) * cols_pad)))
+            for lo in range(0, count, chunk):
+                g = groups[done + lo : done + min(lo + chunk, count)]
+                m, n = sizes[g], lengths[g]
+                row_valid = torch.arange(rows_pad, device=self.device).unsqueeze(0) < m.unsqueeze(1)  # (B, rows_pad)
+                col_valid = torch.arange(cols_pad, device=self.device).unsqueeze(0) < n.unsqueeze(1)  # (B, cols_pad)
+                query_at = torch.where(row_valid, firsts[g].unsqueeze(1) + torch.arange(rows_pad, device=self.device), 0)
+                queries = torch.where(row_valid, order[query_at], order[0])
+                member_at = torch.where(col_valid, begins[g].unsqueeze(1) + torch.arange(cols_pad, device=self.device), 0)
+                members = torch.where(col_valid, candidates.ids[member_at], 0)
+                scores = torch.bmm(self.query_unit[start + queries], self.gallery_unit[members].transpose(1, 2))
+                scores.masked_fill_(~col_valid.unsqueeze(1), float("-inf"))
+                scores, at = torch.sort(scores, dim=2, descending=True, stable=True)
+                padded_ids = torch.where(col_valid, members, self.n_gallery)
+                ids = padded_ids.unsqueeze(1).expand(-1, rows_pad, -1).gather(2, at)
+                # the padded rows of each group as record's rows (padding columns: -inf and N, as rank's)
+                keep_rows = row_valid.reshape(-1)
+                picked = queries[row_valid]
+                values = self.record(scores.reshape(-1, cols_pad)[keep_rows], ids.reshape(-1, cols_pad)[keep_rows],
+                                     self.query_labels[start + picked], keep_top)
+                for name, value in values.items():
+                    kept.setdefault(name, []).append(value)
+                new_order.append(picked)
+            done += count
+        values = {name: torch.cat(value) for name, value in kept.items()}
+        n_empty = len(new_order[0])
+        if n_empty:  # queries without candidates: nothing retrieved
+            values["ap_sum"] = torch.cat([torch.zeros(n_empty, dtype=torch.float64, device=self.device),
+                                          values["ap_sum"]]) if kept else torch.zeros(n_empty, dtype=torch.float64)
+            values["n_relevant"] = torch.cat([torch.zeros(n_empty, dtype=torch.int64, device=self.device),
+                                              values["n_relevant"]]) if kept else torch.zeros(n_empty, dtype=torch.int64)
+            for name, fill in (("scores", float("-inf")), ("ids", self.n_gallery)):
+                pad = torch.full((n_empty, keep_top), fill, device=self.device,
+                                 dtype=torch.float32 if name == "scores" else torch.int64)
+                values[name] = torch.cat([pad, values[name]]) if kept else pad
+        return torch.cat(new_order), values
+
+    def record_flat(self, scores: torch.Tensor, ids: torch.Tensor, counts: torch.Tensor, labels: torch.Tensor,
+                    keep_top: int, budget: int) -> dict[str, torch.Tensor]:
+        """``record`` for sorted lists laid end to end (query j's are the next counts[j]): the same arithmetic
+        (hits cumulated, divided by the float32 rank, summed in float64 over a row with each term at its rank, so
+        that the float64 sum adds in the same order as ``record``'s) without padding the lists to one width."""
+        n_queries, device = len(counts), self.device
+        ends = torch.cumsum(counts, 0)
+        begins = ends - counts
+        owner = torch.repeat_interleave(torch.arange(n_queries, device=device), counts)
+        position = torch.arange(len(ids), device=device) - begins[owner]
+        relevant = (self.labels_padded[ids] == labels[owner]) & (scores > float("-inf"))
+        total = torch.cumsum(relevant, 0)
+        def through(at):  # relevant candidates among the first ``at`` of the block
+            return torch.where(at > 0, total[(at - 1).clamp_min(0)], 0) if len(total) else torch.zeros_like(at)
+
+        before = through(begins)
+        n_relevant = through(ends) - before
+        hits = (total - before[owner]).to(torch.float32)
+        terms = torch.where(relevant, hits / (position + 1).to(torch.float32), 0)
+        ap_sum = torch.zeros(n_queries, dtype=torch.float64, device=device)
+        width = max(1, int(counts.max())) if n_queries else 1
+        if width <= EXACT_SUM_WIDTH:
+            # every term is a float32 >= 1/width >= 2^-14 (so a multiple of 2^-37) and every partial sum is at most
+            # width <= 2^14: all are exact in float64 (51 bits), so any order of addition gives record's bits
+            ap_sum.index_add_(0, owner, terms.to(torch.float64))
+            step = n_queries  # done
+        else:
+            step = max(1, budget // (4 * width))
+        for lo in range(0 if step < n_queries else n_queries, n_queries, step):  # a padded row per query: the
+            # float64 sum adds in record's order
+            hi = min(lo + step, n_queries)
+            a, b = int(begins[lo]) if hi > lo else 0, int(ends[hi - 1])
+            row = torch.zeros(hi - lo, width, device=device)
+            row[owner[a:b] - lo, position[a:b]] = terms[a:b]
+            ap_sum[lo:hi] = row.sum(1, dtype=torch.float64)
+        top_scores = torch.full((n_queries, keep_top), float("-inf"), device=device)
+        top_ids = torch.full((n_queries, keep_top), self.n_gallery, dtype=torch.int64, device=device)
+        take = position < keep_top
+        top_scores[owner[take], position[take]] = scores[take]
+        top_ids[owner[take], position[take]] = ids[take]
+        return {"ap_sum": ap_sum, "n_relevant": n_relevant, "scores": top_scores, "ids": top_ids}
+
+    def rank_dense(self, candidates: Candidates, query_unit: torch.Tensor, labels: torch.Tensor, keep_top: int
+                   ) -> dict[str, torch.Tensor]:
+        """Every gallery item (exact search) or a dense mask: ranked and recorded (the full stable sort)."""
+        scores, ids = self.rank(candidates, query_unit)
+        values = self.record(scores, ids, labels, keep_top)
+        values["n_candidates"] = candidates.counts()
+        return values
 
     def _sub_blocks(self, candidates: Candidates, budget: int, max_queries: int):
         """Split a block's queries so that (queries x longest candidate list) stays within the budget."""

@@ -22,7 +22,7 @@ def test_the_faiss_comparison_runs_and_both_sides_find_the_same_neighbours(repo)
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
-            for line in result.stdout.splitlines() if line.startswith("| k-means") or line.startswith("| exact")}
+            for line in result.stdout.splitlines() if line.startswith("| ") and not line.startswith("| work")}
     kmeans, exact = rows["k-means K=30, probes 1, top 50"], rows["exact, 100 queries, top 50"]
     assert exact[1] == "3000" and exact[3] == "1.0000"  # exact search scans the gallery and finds every neighbour
     try:
@@ -31,4 +31,9 @@ def test_the_faiss_comparison_runs_and_both_sides_find_the_same_neighbours(repo)
         assert kmeans[4] == "not installed"
     else:  # the same clusters on both sides: the same candidates, so the same recall
         assert kmeans[3] == kmeans[5] and exact[5] == "1.0000"
+        for name in ("hyperplane H=8 L=6 (centred), top 50", "ITQ H=16 L=3, top 50",
+                     "multi-probe H=16 L=3 radius 1, top 50", "neural J=8 L=4 (H=32), top 50"):
+            assert rows[name][3] == rows[name][5], (name, rows[name])  # the same buckets on both sides
+    assert "| k-means K=30, probes 1 | 1 |" in result.stdout  # single-query p50
+    assert "peak memory at 1500" in result.stdout
     assert "| 1500 | 30 |" in result.stdout

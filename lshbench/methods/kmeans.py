@@ -48,12 +48,25 @@ def mean_variance(x: torch.Tensor) -> float:
     return max(total / n - float(mean.square().sum()), 0.0) / d
 
 
+_NORMS: dict = {}  # id(centroids) -> (centroids, ||c||^2): queries reuse the fitted centroids' norms
+
+
+def centroid_norms(centroids: torch.Tensor) -> torch.Tensor:
+    """||c||^2 of the centroids, cached for the last centroids seen (the same values as row_norms: one pass)."""
+    cached = _NORMS.get("last")
+    if cached is not None and cached[0] is centroids and cached[2] == centroids._version:
+        return cached[1]
+    norms = row_norms(centroids)
+    _NORMS["last"] = (centroids, norms, centroids._version)
+    return norms
+
+
 def assign(x: torch.Tensor, centroids: torch.Tensor, probes: int = 1, x_norms: torch.Tensor | None = None
            ) -> tuple[torch.Tensor, torch.Tensor]:
     """Nearest ``probes`` centroids of each row (indices (N, probes), squared distances), in blocks of rows.
 
     The ranking needs only ||c||^2 - 2 x.c (one GEMM); ||x||^2 is added to the chosen distances alone."""
-    norms = row_norms(centroids)
+    norms = centroid_norms(centroids)
     step = _block_rows(len(centroids))
     labels, distances = [], []
     for start in range(0, len(x), step):
@@ -260,7 +273,7 @@ class KMeans(Index):
         if self.probes == 1:  # one cluster per query: already grouped by query and ascending
             offsets = torch.zeros(len(q) + 1, dtype=torch.int64, device=self.device)
             offsets[1:] = torch.cumsum(lengths, 0)
-            return Candidates(offsets, ids, len(q), self.n_gallery)
+            return Candidates(offsets, ids, len(q), self.n_gallery, groups=clusters[:, 0])
         return from_pairs(owner // self.probes, ids, len(q), self.n_gallery)
 
     def arrays(self):
