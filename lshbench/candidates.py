@@ -62,6 +62,20 @@ class Candidates:
                           groups=groups)
 
 
+@dataclass
+class BucketCandidates:
+    """Candidate lists before their union: hit j is query ``query[j]`` falling in the bucket ``bucket[j]`` (a key
+    unique across tables) whose members are ``members[begin[j] : begin[j] + length[j]]``, ascending. A query's
+    candidates are the union of its hits' members (hashing tables: one hit per table)."""
+    query: torch.Tensor  # int64 (H,)
+    bucket: torch.Tensor  # int64 (H,)
+    begin: torch.Tensor  # int64 (H,)
+    length: torch.Tensor  # int64 (H,)
+    members: torch.Tensor  # int64, the members of every bucket
+    n_queries: int
+    n_gallery: int
+
+
 def from_pairs(rows: torch.Tensor, ids: torch.Tensor, n_queries: int, n_gallery: int) -> Candidates:
     """CSR from (query row, gallery id) pairs: duplicates removed, ids ascending within each row."""
     keys = torch.unique(rows.to(torch.int64) * n_gallery + ids.to(torch.int64))  # sorted

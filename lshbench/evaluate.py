@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .candidates import Candidates, gather_ranges
+from .candidates import BucketCandidates, Candidates, gather_ranges
 from .ranking import Ranking
 
 # Columns that measure the machine, not the method: they go to timings.csv, so metrics.csv and every table are
@@ -155,13 +155,22 @@ class Evaluator:
         start_all = time.perf_counter()
         start = 0
         bar = tqdm(total=n_queries, desc="evaluate", unit="query", disable=not progress)
+        lookup = getattr(index, "bucket_candidates", None) or index.candidates
         while start < n_queries:
             stop = min(start + step, n_queries)
             t0 = time.perf_counter()
-            candidates = index.candidates(self.queries[start:stop])
+            candidates = lookup(self.queries[start:stop])
             candidate_seconds += time.perf_counter() - t0
             t2 = time.perf_counter()
-            if candidates.ids is not None:
+            if isinstance(candidates, BucketCandidates):
+                # buckets: each (table, bucket)'s queries scored against its members, then merged per query
+                with one_thread(self.device):
+                    values, total = self.rank_buckets(candidates, start, keep_top, budget)
+                rows = torch.arange(start, stop, device=self.device)
+                kept_values = [values]
+                per_query = max(1.0, total / max(1, stop - start))
+                step = int(max(dense_step, min(MAX_LIST_BLOCK, budget // (4 * per_query))))
+            elif candidates.ids is not None:
                 # lists: the block's candidates in one flat ranking (no pass over the gallery), and the next block
                 # as large as the budget allows for lists this long
                 with one_thread(self.device):
@@ -266,6 +275,82 @@ class Evaluator:
         values = self.record_flat(flat_scores, flat_ids, counts, self.query_labels[start + order], keep_top, budget)
         values["n_candidates"] = counts
         return order, values
+
+    def rank_buckets(self, hits: BucketCandidates, start: int, keep_top: int, budget: int
+                     ) -> tuple[dict[str, torch.Tensor], int]:
+        """Rank a block of queries given as bucket hits: (what each query keeps, in order, and the candidates in all).
+
+        The queries hitting one bucket are scored as one dense product against exactly its members, like-shaped
+        buckets batched (``_score_groups``; every product at least MIN_GEMM x MIN_GEMM, so each score has the bits
+        of ``rank_lists``'s). Then per query: the (query, id, score) triples of all its buckets de-duplicated (an id
+        in two buckets of one query has the same score bits twice) and sorted by score descending, id ascending (the
+        order of ``rank_lists``'s stable sort of an ascending list), and recorded by ``record_flat``."""
+        n_queries, device = hits.n_queries, self.device
+        keep = hits.length > 0
+        query, bucket, begin, length = hits.query[keep], hits.bucket[keep], hits.begin[keep], hits.length[keep]
+        order = torch.argsort(bucket, stable=True)  # the hits of a bucket together, its queries ascending
+        _, sizes = torch.unique_consecutive(bucket[order], return_counts=True)
+        firsts = torch.cumsum(sizes, 0) - sizes
+        rows, ids, scores = self._score_groups(start + query[order], sizes, firsts, begin[order][firsts],
+                                               length[order][firsts], hits.members, budget)
+        rows -= start
+        # de-duplicate (query, id), then sort by (query, score descending), stable: ids ascending among ties
+        pair = rows * self.n_gallery + ids
+        pair, at = torch.sort(pair)
+        scores = scores[at]
+        first = torch.ones(len(pair), dtype=torch.bool, device=device)
+        first[1:] = pair[1:] != pair[:-1]
+        pair, scores = pair[first], scores[first]
+        rows, ids = pair // self.n_gallery, pair % self.n_gallery
+        bits = (scores + 0.0).view(torch.int32).to(torch.int64)  # + 0.0: -0.0 becomes 0.0 (they tie in a sort)
+        ascending = torch.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)  # orders as the floats
+        key = rows * (1 << 32) + ((1 << 31) - 1 - ascending)
+        _, at = torch.sort(key, stable=True)
+        counts = torch.bincount(rows, minlength=n_queries)
+        values = self.record_flat(scores[at], ids[at], counts, self.query_labels[start : start + n_queries],
+                                  keep_top, budget)
+        values["n_candidates"] = counts
+        return values, len(pair)
+
+    def _score_groups(self, queries: torch.Tensor, sizes: torch.Tensor, firsts: torch.Tensor, begins: torch.Tensor,
+                      lengths: torch.Tensor, members: torch.Tensor, budget: int
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Group g (queries[firsts[g] : firsts[g] + sizes[g]], rows of query_unit) against its list
+        members[begins[g] : begins[g] + lengths[g]] (lengths > 0): every (query row, id, score), groups of like
+        shape in one batched product (padded to the bucket's size, at least MIN_GEMM, as ``_rank_groups``)."""
+        device = self.device
+
+        def rounded(x):
+            x = x.clamp_min(MIN_GEMM).double()
+            return (MIN_GEMM * torch.pow(1.25, torch.ceil(torch.log(x / MIN_GEMM) / math.log(1.25) - 1e-9))).ceil().long()
+
+        shape = rounded(sizes) * (1 << 32) + rounded(lengths)
+        groups = torch.argsort(shape, stable=True)
+        shapes, per_shape = torch.unique_consecutive(shape[groups], return_counts=True)
+        dim = self.gallery_unit.shape[1]
+        out_rows, out_ids, out_scores = [], [], []
+        done = 0
+        for key, count in zip(shapes.tolist(), per_shape.tolist()):
+            rows_pad, cols_pad = key >> 32, key & 0xFFFFFFFF
+            chunk = max(1, budget // (4 * max(1, (rows_pad + dim) * cols_pad)))
+            for lo in range(0, count, chunk):
+                g = groups[done + lo : done + min(lo + chunk, count)]
+                row_valid = torch.arange(rows_pad, device=device).unsqueeze(0) < sizes[g].unsqueeze(1)
+                col_valid = torch.arange(cols_pad, device=device).unsqueeze(0) < lengths[g].unsqueeze(1)
+                query_at = torch.where(row_valid, firsts[g].unsqueeze(1) + torch.arange(rows_pad, device=device), 0)
+                picked = torch.where(row_valid, queries[query_at], queries[0])
+                member_at = torch.where(col_valid, begins[g].unsqueeze(1) + torch.arange(cols_pad, device=device), 0)
+                ids = torch.where(col_valid, members[member_at], 0)
+                scores = torch.bmm(self.query_unit[picked], self.gallery_unit[ids].transpose(1, 2))
+                valid = row_valid.unsqueeze(2) & col_valid.unsqueeze(1)
+                out_scores.append(scores[valid])
+                out_rows.append(picked.unsqueeze(2).expand(-1, -1, cols_pad)[valid])
+                out_ids.append(ids.unsqueeze(1).expand(-1, rows_pad, -1)[valid])
+            done += count
+        if not out_rows:
+            empty = torch.zeros(0, dtype=torch.int64, device=device)
+            return empty, empty.clone(), torch.zeros(0, device=device)
+        return torch.cat(out_rows), torch.cat(out_ids), torch.cat(out_scores)
 
     def _rank_groups(self, candidates: Candidates, start: int, keep_top: int, budget: int):
         """Queries sharing a list, scored and sorted per group: groups of like shape go through one batched product

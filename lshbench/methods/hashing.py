@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..lazy import lazy_import
 
-from ..candidates import Candidates, from_pairs, gather_ranges
+from ..candidates import BucketCandidates, Candidates, from_pairs, gather_ranges
 from .base import Index
 
 torch = lazy_import("torch")
@@ -138,6 +138,37 @@ class HashTables:
             result = torch.where(same, bucket, result)
         return result
 
+    def _hits(self, codes: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(buckets, begin, length), each (L, Q): the bucket each query's code falls in per table (-1: none) and its
+        member range in the members of all tables laid end to end (length 0 for none)."""
+        self._flat(codes[0].device)
+        buckets = self._search(pack_codes(torch.stack(codes)))  # (L, Q)
+        safe = buckets.clamp_min(0)
+        begin = self._padded_offsets.gather(1, safe)
+        length = torch.where(buckets >= 0, self._padded_offsets.gather(1, safe + 1) - begin, 0)
+        return buckets, begin, length
+
+    def _dense(self, n_queries: int, total: float, mask_budget: int, dense_share: float) -> bool:
+        """Whether ``lookup`` returns the union as a dense mask (many candidates, and the pairs fit the budget)."""
+        pairs = n_queries * self.n_gallery
+        return not total < pairs / 16 and pairs <= mask_budget and total > dense_share * pairs
+
+    def lookup_buckets(self, codes: list[torch.Tensor], mask_budget: int = 1 << 26, dense_share: float = 0.125
+                       ) -> "Candidates | BucketCandidates":
+        """The buckets each query hits, unmerged (``BucketCandidates``: the evaluator scores each bucket's queries
+        as one product against its members), or ``lookup``'s dense mask where ``lookup`` returns one."""
+        n_queries = len(codes[0])
+        buckets, begin, length = self._hits(codes)
+        if self._dense(n_queries, float(length.sum()), mask_budget, dense_share):
+            return self.lookup(codes, mask_budget, dense_share)
+        n_tables = len(buckets)
+        width = self._padded_offsets.shape[1]
+        key = buckets + torch.arange(n_tables, device=buckets.device).unsqueeze(1) * width  # distinct per table
+        query = torch.arange(n_queries, device=buckets.device).expand(n_tables, -1)
+        hit = buckets.reshape(-1) >= 0
+        return BucketCandidates(query.reshape(-1)[hit], key.reshape(-1)[hit], begin.reshape(-1)[hit],
+                                length.reshape(-1)[hit], self._flat_members, n_queries, self.n_gallery)
+
     def lookup(self, codes: list[torch.Tensor], mask_budget: int = 1 << 26, dense_share: float = 0.125
                ) -> Candidates:
         """Union over tables of the buckets each query's code falls in (one (Q, B) bool tensor per table).
@@ -147,17 +178,13 @@ class HashTables:
         from the buckets' member ranges."""
         n_queries = len(codes[0])
         device = codes[0].device
-        self._flat(device)
-        buckets = self._search(pack_codes(torch.stack(codes)))  # (L, Q)
-        safe = buckets.clamp_min(0)
-        begin = self._padded_offsets.gather(1, safe)
-        length = torch.where(buckets >= 0, self._padded_offsets.gather(1, safe + 1) - begin, 0)
+        buckets, begin, length = self._hits(codes)
         pairs = n_queries * self.n_gallery
         total = float(length.sum())
         if total < pairs / 16:  # few candidates: sorting the (query, id) pairs beats scanning a bitmap
             owner, members = gather_ranges(begin.reshape(-1), length.reshape(-1), self._flat_members)
             return from_pairs(owner % n_queries, members, n_queries, self.n_gallery)
-        if pairs <= mask_budget and total > dense_share * pairs:
+        if self._dense(n_queries, total, mask_budget, dense_share):
             mask = torch.zeros(n_queries, self.n_gallery, dtype=torch.bool, device=device)
             for gallery_bucket, bucket in zip(self.gallery_buckets(), buckets):
                 mask |= gallery_bucket.unsqueeze(0) == bucket.unsqueeze(1)  # bucket -1 matches nothing
@@ -205,6 +232,11 @@ class HashingIndex(Index):
 
     def candidates(self, queries: torch.Tensor) -> Candidates:
         return self.tables.lookup(self.codes(self._check_queries(queries)))
+
+    def bucket_candidates(self, queries: torch.Tensor) -> "Candidates | BucketCandidates":
+        """``candidates`` before the union: the (query, table) buckets hit (``BucketCandidates``), or the same dense
+        mask as ``candidates`` where that is what it returns. The evaluator's fast path (Evaluator.rank_buckets)."""
+        return self.tables.lookup_buckets(self.codes(self._check_queries(queries)))
 
     def load_tables(self, arrays: dict[str, torch.Tensor]) -> None:
         self.n_gallery = int(arrays["table00_members"].numel())

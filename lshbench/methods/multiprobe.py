@@ -75,6 +75,10 @@ class MultiProbeLSH(HyperplaneLSH):
             ids.append(merged.ids)
         return Candidates(torch.cat(offsets), torch.cat(ids), len(q), self.n_gallery)
 
+    def bucket_candidates(self, queries: torch.Tensor) -> Candidates:
+        """The merged lists (probing hits many small buckets: scoring them bucket by bucket does not pay)."""
+        return self.candidates(queries)
+
     def info(self):
         return {**super().info(), "probes_per_table": len(self.masks)}
 
