@@ -282,42 +282,50 @@ class Evaluator:
 
         The queries hitting one bucket are scored as one dense product against exactly its members, like-shaped
         buckets batched (``_score_groups``; every product at least MIN_GEMM x MIN_GEMM, so each score has the bits
-        of ``rank_lists``'s). Then per query: the (query, id, score) triples of all its buckets de-duplicated (an id
-        in two buckets of one query has the same score bits twice) and sorted by score descending, id ascending (the
-        order of ``rank_lists``'s stable sort of an ascending list), and recorded by ``record_flat``."""
-        n_queries, device = hits.n_queries, self.device
+        of ``rank_lists``'s). Then per query: the (query, id, score) triples of all its buckets sorted by score
+        descending, id ascending (the order of ``rank_lists``'s stable sort of an ascending list) and de-duplicated
+        (an id in two buckets of one query has the same score bits twice), and recorded by ``record_flat``."""
+        n_queries, device, n = hits.n_queries, self.device, self.n_gallery
         keep = hits.length > 0
         query, bucket, begin, length = hits.query[keep], hits.bucket[keep], hits.begin[keep], hits.length[keep]
         order = torch.argsort(bucket, stable=True)  # the hits of a bucket together, its queries ascending
+        query, begin, length = query[order], begin[order], length[order]
         _, sizes = torch.unique_consecutive(bucket[order], return_counts=True)
         firsts = torch.cumsum(sizes, 0) - sizes
-        rows, ids, scores = self._score_groups(start + query[order], sizes, firsts, begin[order][firsts],
-                                               length[order][firsts], hits.members, budget)
-        rows -= start
-        # de-duplicate (query, id), then sort by (query, score descending), stable: ids ascending among ties
-        pair = rows * self.n_gallery + ids
-        pair, at = torch.sort(pair)
-        scores = scores[at]
-        first = torch.ones(len(pair), dtype=torch.bool, device=device)
-        first[1:] = pair[1:] != pair[:-1]
-        pair, scores = pair[first], scores[first]
-        rows, ids = pair // self.n_gallery, pair % self.n_gallery
+        self._members = hits.members
+        scores, hit_order = self._score_groups(start + query, sizes, firsts, begin[firsts], length[firsts], budget)
+        # the triples in the order of the scores: hit by hit (as _score_groups took them), each its bucket's members
+        rows, ids = gather_ranges(begin[hit_order], length[hit_order], hits.members)
+        rows = query[hit_order][rows]
+        # one sort by (query, score descending); equal keys (equal scores, an id twice) then sorted by id
         bits = (scores + 0.0).view(torch.int32).to(torch.int64)  # + 0.0: -0.0 becomes 0.0 (they tie in a sort)
         ascending = torch.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)  # orders as the floats
-        key = rows * (1 << 32) + ((1 << 31) - 1 - ascending)
-        _, at = torch.sort(key, stable=True)
-        counts = torch.bincount(rows, minlength=n_queries)
-        values = self.record_flat(scores[at], ids[at], counts, self.query_labels[start : start + n_queries],
-                                  keep_top, budget)
+        key, at = torch.sort(rows * (1 << 32) + ((1 << 31) - 1 - ascending))
+        ids, scores = ids[at], scores[at]
+        same = key[1:] == key[:-1]
+        if bool(same.any()):
+            in_run = torch.zeros(len(key), dtype=torch.bool, device=device)
+            in_run[1:] |= same
+            in_run[:-1] |= same
+            at = torch.nonzero(in_run).squeeze(1)
+            run = torch.cumsum(~torch.cat([same.new_zeros(1), same])[at], 0)  # runs numbered in order
+            _, by_id = torch.sort(run * n + ids[at])
+            ids[at], scores[at] = ids[at][by_id], scores[at][by_id]
+            first = torch.ones(len(key), dtype=torch.bool, device=device)
+            first[1:] = ~same | (ids[1:] != ids[:-1])
+            key, ids, scores = key[first], ids[first], scores[first]
+        counts = torch.bincount(key >> 32, minlength=n_queries)
+        values = self.record_flat(scores, ids, counts, self.query_labels[start : start + n_queries], keep_top, budget)
         values["n_candidates"] = counts
-        return values, len(pair)
+        return values, len(ids)
 
     def _score_groups(self, queries: torch.Tensor, sizes: torch.Tensor, firsts: torch.Tensor, begins: torch.Tensor,
-                      lengths: torch.Tensor, members: torch.Tensor, budget: int
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Group g (queries[firsts[g] : firsts[g] + sizes[g]], rows of query_unit) against its list
-        members[begins[g] : begins[g] + lengths[g]] (lengths > 0): every (query row, id, score), groups of like
-        shape in one batched product (padded to the bucket's size, at least MIN_GEMM, as ``_rank_groups``)."""
+                      lengths: torch.Tensor, budget: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Group g, queries[firsts[g] : firsts[g] + sizes[g]] (rows of query_unit), against its list, gallery ids
+        self._members[begins[g] : begins[g] + lengths[g]] (lengths > 0), groups of like shape in one batched
+        product (padded to the bucket's size, at least MIN_GEMM, as ``_rank_groups``). Returns every score, query
+        by query of each group (its list's scores in order), and the order the (group, query) pairs came in (as
+        positions in ``queries``)."""
         device = self.device
 
         def rounded(x):
@@ -328,7 +336,7 @@ class Evaluator:
         groups = torch.argsort(shape, stable=True)
         shapes, per_shape = torch.unique_consecutive(shape[groups], return_counts=True)
         dim = self.gallery_unit.shape[1]
-        out_rows, out_ids, out_scores = [], [], []
+        out_scores = []
         done = 0
         for key, count in zip(shapes.tolist(), per_shape.tolist()):
             rows_pad, cols_pad = key >> 32, key & 0xFFFFFFFF
@@ -338,19 +346,13 @@ class Evaluator:
                 row_valid = torch.arange(rows_pad, device=device).unsqueeze(0) < sizes[g].unsqueeze(1)
                 col_valid = torch.arange(cols_pad, device=device).unsqueeze(0) < lengths[g].unsqueeze(1)
                 query_at = torch.where(row_valid, firsts[g].unsqueeze(1) + torch.arange(rows_pad, device=device), 0)
-                picked = torch.where(row_valid, queries[query_at], queries[0])
                 member_at = torch.where(col_valid, begins[g].unsqueeze(1) + torch.arange(cols_pad, device=device), 0)
-                ids = torch.where(col_valid, members[member_at], 0)
-                scores = torch.bmm(self.query_unit[picked], self.gallery_unit[ids].transpose(1, 2))
-                valid = row_valid.unsqueeze(2) & col_valid.unsqueeze(1)
-                out_scores.append(scores[valid])
-                out_rows.append(picked.unsqueeze(2).expand(-1, -1, cols_pad)[valid])
-                out_ids.append(ids.unsqueeze(1).expand(-1, rows_pad, -1)[valid])
+                scores = torch.bmm(self.query_unit[queries[query_at]],
+                                   self.gallery_unit[self._members[member_at]].transpose(1, 2))
+                out_scores.append(scores[row_valid.unsqueeze(2) & col_valid.unsqueeze(1)])
             done += count
-        if not out_rows:
-            empty = torch.zeros(0, dtype=torch.int64, device=device)
-            return empty, empty.clone(), torch.zeros(0, device=device)
-        return torch.cat(out_rows), torch.cat(out_ids), torch.cat(out_scores)
+        hit_order = firsts[groups].repeat_interleave(sizes[groups]) + _ranges(sizes[groups])
+        return (torch.cat(out_scores) if out_scores else torch.zeros(0, device=device)), hit_order
 
     def _rank_groups(self, candidates: Candidates, start: int, keep_top: int, budget: int):
         """Queries sharing a list, scored and sorted per group: groups of like shape go through one batched product
