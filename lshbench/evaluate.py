@@ -7,9 +7,10 @@ list, which is ascending).
 Queries are processed in blocks as tensors on the device; no block holds more than ``memory_mb`` of scores, so the full
 query x gallery matrix never exists (ImageNet: 50k x 1.28M). Candidate lists (CSR) are scored without any pass over
 the gallery: queries sharing a list (k-means, probes 1: ``Candidates.groups``) as one batched product per bucket of
-like-shaped groups, other lists in sub-blocks of 16 queries against their union; every product has at least 16 rows
-and columns, so each score has the bits of one large GEMM however the queries were grouped. Exact search and dense
-masks: one product per block and a full stable sort.
+like-shaped groups; hashing unions (``BucketCandidates``, from ``bucket_candidates``) bucket by bucket, each (table,
+bucket)'s queries against its members, then merged per query; other lists in sub-blocks of 16 queries against their
+union; every product has at least 16 rows and columns, so each score has the bits of one large GEMM however the
+queries were grouped. Exact search and dense masks: one product per block and a full stable sort.
 """
 
 from __future__ import annotations
@@ -292,8 +293,8 @@ class Evaluator:
         query, begin, length = query[order], begin[order], length[order]
         _, sizes = torch.unique_consecutive(bucket[order], return_counts=True)
         firsts = torch.cumsum(sizes, 0) - sizes
-        self._members = hits.members
-        scores, hit_order = self._score_groups(start + query, sizes, firsts, begin[firsts], length[firsts], budget)
+        scores, hit_order = self._score_groups(start + query, sizes, firsts, begin[firsts], length[firsts],
+                                               hits.members, budget)
         # the triples in the order of the scores: hit by hit (as _score_groups took them), each its bucket's members
         rows, ids = gather_ranges(begin[hit_order], length[hit_order], hits.members)
         rows = query[hit_order][rows]
@@ -320,9 +321,9 @@ class Evaluator:
         return values, len(ids)
 
     def _score_groups(self, queries: torch.Tensor, sizes: torch.Tensor, firsts: torch.Tensor, begins: torch.Tensor,
-                      lengths: torch.Tensor, budget: int) -> tuple[torch.Tensor, torch.Tensor]:
+                      lengths: torch.Tensor, members: torch.Tensor, budget: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Group g, queries[firsts[g] : firsts[g] + sizes[g]] (rows of query_unit), against its list, gallery ids
-        self._members[begins[g] : begins[g] + lengths[g]] (lengths > 0), groups of like shape in one batched
+        members[begins[g] : begins[g] + lengths[g]] (lengths > 0), groups of like shape in one batched
         product (padded to the bucket's size, at least MIN_GEMM, as ``_rank_groups``). Returns every score, query
         by query of each group (its list's scores in order), and the order the (group, query) pairs came in (as
         positions in ``queries``)."""
@@ -348,7 +349,7 @@ class Evaluator:
                 query_at = torch.where(row_valid, firsts[g].unsqueeze(1) + torch.arange(rows_pad, device=device), 0)
                 member_at = torch.where(col_valid, begins[g].unsqueeze(1) + torch.arange(cols_pad, device=device), 0)
                 scores = torch.bmm(self.query_unit[queries[query_at]],
-                                   self.gallery_unit[self._members[member_at]].transpose(1, 2))
+                                   self.gallery_unit[members[member_at]].transpose(1, 2))
                 out_scores.append(scores[row_valid.unsqueeze(2) & col_valid.unsqueeze(1)])
             done += count
         hit_order = firsts[groups].repeat_interleave(sizes[groups]) + _ranges(sizes[groups])
