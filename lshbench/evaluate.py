@@ -492,7 +492,7 @@ class Evaluator:
         for i in picks:
             sync()
             t = time.perf_counter()
-            candidates = index.candidates(self.queries[i : i + 1])
+            candidates = index.candidates_of_one(self.queries[i : i + 1])
             if candidates.is_all:  # no id list to gather
                 scores = self.gallery_unit @ self.query_unit[i]
                 torch.topk(scores, min(10, len(scores)))

@@ -276,6 +276,20 @@ class KMeans(Index):
             return Candidates(offsets, ids, len(q), self.n_gallery, groups=clusters[:, 0])
         return from_pairs(owner // self.probes, ids, len(q), self.n_gallery)
 
+    def candidates_of_one(self, query: torch.Tensor) -> Candidates:
+        """One query's candidates, as answering it alone would (``Evaluator.latency``): its nearest centroid by one
+        product with the centroids laid out column-wise (half the time of the row-wise one for a single query) and
+        its cluster's members as a slice. Rankings use ``candidates``."""
+        if self.probes != 1:
+            return self.candidates(query)
+        q = self._check_queries(query)
+        if getattr(self, "_columns", None) is None or self._columns[0] is not self.centroids:
+            self._columns = (self.centroids, self.centroids.T.contiguous())
+        d = torch.addmm(centroid_norms(self.centroids).unsqueeze(0), q, self._columns[1], beta=1, alpha=-2)
+        start, stop = self.offsets[d.argmin() : d.argmin() + 2].tolist()
+        return Candidates(torch.tensor([0, stop - start], device=self.device), self.members[start:stop], 1,
+                          self.n_gallery)
+
     def arrays(self):
         return {"centroids": self.centroids, "assignments": self.assignment}
 
