@@ -489,10 +489,11 @@ class Evaluator:
         picks = np.linspace(0, len(self.queries) - 1, num=min(n, len(self.queries))).round().astype(int)
         seconds = []
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        one = getattr(index, "candidates_of_one", index.candidates)  # an object with candidates() alone will do
         for i in picks:
             sync()
             t = time.perf_counter()
-            candidates = index.candidates_of_one(self.queries[i : i + 1])
+            candidates = one(self.queries[i : i + 1])
             if candidates.is_all:  # no id list to gather
                 scores = self.gallery_unit @ self.query_unit[i]
                 torch.topk(scores, min(10, len(scores)))
