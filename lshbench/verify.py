@@ -273,7 +273,8 @@ def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str]
         checked += 1
         problems += [fix(message, path) for message in messages]
 
-    for manifest, configurations in spec["runs"].items():
+    def manifest_lists(manifest: str, configurations: list[str], what: str) -> None:
+        """A job's manifest: parsed, listing the plan's configurations; ``what`` its forced job does."""
         path = root / manifest
         if path.is_file():
             recorded, messages = read_json(path)
@@ -282,8 +283,10 @@ def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str]
                     else None
                 if listed != configurations:
                     messages.append(_problem(path, f"lists {listed}, the plan has {configurations}"))
-            found(path, messages, lambda m, p: f"{m}; re-create it with `--forcerun {p}` (rebuilds that method "
-                                               f"job's configurations)")
+            found(path, messages, lambda m, p: f"{m}; re-create it with `--forcerun {p}` ({what})")
+
+    for manifest, configurations in spec["runs"].items():
+        manifest_lists(manifest, configurations, "rebuilds that method job's configurations")
         dataset, _, space, method = Path(manifest).parts[-4:]
         record = root / "results" / dataset / "metrics" / space / method.removesuffix(".json") / "last_run.json"
         if record.is_file():
@@ -293,16 +296,7 @@ def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str]
             found(record, messages, lambda m, p: f"{m}; delete it (it only tells a forced method job what its last "
                                                  f"run built)")
     for manifest, configurations in spec.get("derived", {}).items():
-        path = root / manifest
-        if path.is_file():
-            recorded, messages = read_json(path)
-            if recorded is not None:
-                listed = [c.get("params") for c in recorded.get("configurations", [])] if isinstance(recorded, dict) \
-                    else None
-                if listed != configurations:
-                    messages.append(_problem(path, f"lists {listed}, the plan has {configurations}"))
-            found(path, messages, lambda m, p: f"{m}; re-create it with `--forcerun {p}` (derives that method "
-                                               f"job's metrics again)")
+        manifest_lists(manifest, configurations, "derives that method job's metrics again")
     for history, (method, training) in spec["histories"].items():
         path = root / history
         if path.is_file():
