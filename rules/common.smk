@@ -169,17 +169,6 @@ def timings_targets():
     return metrics_targets("timings.csv")
 
 
-def run_targets(select=lambda d, s, m, p: True):
-    """The manifests of the method jobs (one per dataset, space and method) holding the selected configurations."""
-    return list(
-        dict.fromkeys(
-            f"results/{d}/runs/{s}/{m}.json"
-            for d, s, m, p in PLAN
-            if select(d, s, m, p)
-        )
-    )
-
-
 def derived_targets(select=lambda d, s, m, p: True):
     """The manifests of the metrics jobs (one per dataset, space and method) holding the selected configurations:
     what reads metrics.csv or per_query.parquet depends on these."""
