@@ -10,8 +10,9 @@ the gallery: queries sharing a list (k-means, probes 1: ``Candidates.groups``) a
 like-shaped groups; hashing unions (``BucketCandidates``, from ``bucket_candidates``) bucket by bucket, each (table,
 bucket)'s queries against its members, then merged per query; other lists in sub-blocks of 16 queries against their
 union; every product has at least 16 rows and columns, so each score has the bits of one large GEMM however the
-queries were grouped. Exact search and dense masks: one product per block and a full stable sort.
-"""
+queries were grouped. Dense masks: one product per block and a full stable sort. Exact search on the CPU: one product
+per block, the ranks of each query's relevant items from one pass over its row (lshbench.kernels) and its top by
+``topk``, the same bits as the sort (``rank_all``)."""
 
 from __future__ import annotations
 
@@ -463,11 +464,76 @@ class Evaluator:
 
     def rank_dense(self, candidates: Candidates, query_unit: torch.Tensor, labels: torch.Tensor, keep_top: int
                    ) -> dict[str, torch.Tensor]:
-        """Every gallery item (exact search) or a dense mask: ranked and recorded (the full stable sort)."""
+        """Every gallery item (exact search) or a dense mask: ranked and recorded (the full stable sort; exact search
+        on the CPU without it, ``rank_all``)."""
+        if candidates.is_all and self.device.type == "cpu":
+            return self.rank_all(query_unit, labels, keep_top)
         scores, ids = self.rank(candidates, query_unit)
         values = self.record(scores, ids, labels, keep_top)
         values["n_candidates"] = candidates.counts()
         return values
+
+    def rank_all(self, query_unit: torch.Tensor, labels: torch.Tensor, keep_top: int) -> dict[str, torch.Tensor]:
+        """``record(*rank(...))`` for exact search without sorting the rows: the ranks of each query's relevant items
+        from one pass over its row (lshbench.kernels.relevant_ranks), the top ``keep_top`` by ``topk`` ordered by
+        (score descending, id ascending). Rows where the top's last score ties the next one (a tie that may continue
+        past what topk returned) take the full stable sort. The same bits as ``record``: its AP terms are the same
+        float32 quotients hits / rank, and their float64 sum is exact in any order while relevant items x 2^ceil(log2
+        N) <= 2^30 (every term a multiple of 2^-(ceil(log2 N) + 23), every partial sum at most the relevant count);
+        beyond that the terms are summed laid out at their ranks, as ``record`` sums them."""
+        import numba
+
+        from .kernels import relevant_ranks
+
+        numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+        scores = query_unit @ self.gallery_unit.T
+        if not getattr(self, "_finite", False):  # finite unit vectors give finite scores in [-1, 1]
+            for name, x in (("gallery", self.gallery_unit), ("query", self.query_unit)):
+                if not bool(torch.isfinite(x).all()):
+                    raise ValueError(f"exact search: the {name} embeddings hold NaN or infinite values; check the "
+                                     "embeddings' Parquet file (rerun the embed rule)")
+            self._finite = True
+        n, device = self.n_gallery, self.device
+        members, offsets = self._class_members()
+        width = max(1, int(self.class_counts.max()))
+        ranks = torch.from_numpy(relevant_ranks(scores.numpy(), labels.numpy(), members, offsets, width))
+        n_relevant = (ranks > 0).sum(1)
+        hits = torch.arange(1, width + 1, dtype=torch.float32).expand_as(ranks)
+        terms = torch.where(ranks > 0, hits / ranks.clamp_min(1).to(torch.float32), 0)
+        if width << max(0, math.ceil(math.log2(max(n, 1)))) <= 1 << 30:
+            ap_sum = terms.sum(1, dtype=torch.float64)
+        else:
+            row = torch.zeros(len(ranks), n + 1)
+            row.scatter_(1, torch.where(ranks > 0, ranks - 1, n), terms)
+            ap_sum = row[:, :n].sum(1, dtype=torch.float64)
+        k = min(keep_top, n)
+        top_scores, top_ids = torch.topk(scores, min(k + 1, n), dim=1)
+        if k < n:
+            tied = torch.nonzero(top_scores[:, k - 1] == top_scores[:, k]).flatten()
+            top_scores, top_ids = top_scores[:, :k], top_ids[:, :k]
+        else:
+            tied = top_ids.new_empty(0)
+        top_ids, order = torch.sort(top_ids, dim=1)  # ids ascending, then a stable sort by score descending
+        top_scores = top_scores.gather(1, order)
+        top_scores, order = torch.sort(top_scores, dim=1, descending=True, stable=True)
+        top_ids = top_ids.gather(1, order)
+        if len(tied):
+            sorted_scores, sorted_ids = torch.sort(scores[tied], dim=1, descending=True, stable=True)
+            top_scores[tied], top_ids[tied] = sorted_scores[:, :k], sorted_ids[:, :k]
+        if k < keep_top:
+            top_scores = F.pad(top_scores, (0, keep_top - k), value=float("-inf"))
+            top_ids = F.pad(top_ids, (0, keep_top - k), value=n)
+        return {"ap_sum": ap_sum, "n_relevant": n_relevant, "scores": top_scores, "ids": top_ids,
+                "n_candidates": torch.full((len(scores),), n, dtype=torch.int64, device=device)}
+
+    def _class_members(self) -> tuple[np.ndarray, np.ndarray]:
+        """The gallery ids of each label, ascending, as CSR (ids, offsets), made once."""
+        if getattr(self, "_members", None) is None:
+            labels = self.gallery_labels.cpu().numpy()
+            ids = np.argsort(labels, kind="stable").astype(np.int64)
+            offsets = np.concatenate([[0], np.cumsum(self.class_counts.cpu().numpy())]).astype(np.int64)
+            self._members = (ids, offsets)
+        return self._members
 
     def _sub_blocks(self, candidates: Candidates, budget: int, max_queries: int):
         """Split a block's queries so that (queries x longest candidate list) stays within the budget."""

@@ -202,3 +202,37 @@ def test_dense_and_csr_candidate_forms_give_the_same_metrics(random_data):
     csr, _ = evaluate(evaluator, AsCsr(), latency_queries=3)
     for name in dense:
         np.testing.assert_allclose(dense[name], csr[name], rtol=1e-6)
+
+
+@pytest.mark.parametrize("n, q, dim, classes, levels, duplicates", [
+    (3000, 200, 64, 10, None, False),  # no ties
+    (3000, 200, 8, 10, 2, False),  # few distinct scores: ties everywhere, also at the top 100's edge
+    (2000, 100, 16, 5, 3, True),  # duplicated gallery items and queries equal to gallery items
+    (60, 40, 4, 3, 1, True),  # shorter than keep_top
+    (40000, 8, 8, 1, 4, False),  # one class of 40k: the AP terms are summed at their ranks (no exact shortcut)
+    (500, 20, 4, 2, 0, False),  # every item the same vector: every score ties
+])
+def test_exact_without_sort_is_the_sorted_ranking_bit_for_bit(n, q, dim, classes, levels, duplicates):
+    g = torch.Generator().manual_seed(n + dim)
+    gallery, queries = torch.rand(n, dim, generator=g), torch.rand(q, dim, generator=g)
+    if levels is not None:
+        gallery, queries = (gallery * levels).round() + 1, (queries * levels).round() + 1
+    if duplicates:
+        gallery[n // 2 :] = gallery[: n - n // 2].clone()
+        queries[: q // 2] = gallery[: q // 2]
+    labels = torch.randint(classes, (n,), generator=g)
+    query_labels = torch.randint(classes + 1, (q,), generator=g)  # the last label has no gallery item
+    evaluator = Evaluator(gallery, labels, queries, query_labels)
+    fast = evaluator.rank_all(evaluator.query_unit, evaluator.query_labels, 100)
+    scores, ids = evaluator.rank(Candidates.all(q, n), evaluator.query_unit)
+    sorted_ = evaluator.record(scores, ids, evaluator.query_labels, 100)
+    for name in ("ap_sum", "n_relevant", "scores", "ids"):
+        assert torch.equal(fast[name], sorted_[name]), name
+
+
+def test_exact_search_refuses_non_finite_embeddings():
+    gallery = torch.rand(50, 4)
+    gallery[7, 2] = float("nan")
+    evaluator = Evaluator(gallery, torch.zeros(50, dtype=torch.int64), torch.rand(3, 4), torch.zeros(3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="gallery embeddings hold NaN"):
+        evaluator.rank_all(evaluator.query_unit, evaluator.query_labels, 10)
