@@ -5,6 +5,7 @@ Importing this package imports every module in it, which registers every source,
 torchvision or datasets (the modules import them lazily). To add a source, add its module; nothing else in lshbench
 or the workflow names a source. ``prepare`` is what the download rule runs, ``open_split`` the embedding rule,
 ``load_precomputed`` the import rule and ``synthesize`` the synthesis rule; each dispatches on the dataset's source.
+``images_by_id`` gives the images behind an embedding file's ids (for pictures of what was retrieved).
 """
 
 from __future__ import annotations
@@ -60,6 +61,26 @@ def open_split(cfg: dict, root: str | os.PathLike, split: str, image_size: int) 
     return source(cfg["source"], EMBEDDED).open_split(cfg, Path(root), split, image_size)
 
 
+def has_images(cfg: dict) -> bool:
+    """Whether a dataset's source has images to show: embedded sources do; imported features and synthetic vectors
+    have none."""
+    return source(cfg["source"]).kind == EMBEDDED
+
+
+def images_by_id(cfg: dict, root: str | os.PathLike, split: str, ids) -> list[np.ndarray]:
+    """The images of ``split`` with ``ids`` (the split's embedding file's ``id`` column: positions in the source
+    split), in the order asked, as uint8 (H, W, 3) at their own size.
+
+    The split is opened as the embedding job opens it (``open_split``, the same dataset settings and seed), so an id
+    names the image that was embedded under it; compressed images are read one by one (only those files or rows),
+    in-memory ones taken from the source's array."""
+    if not has_images(cfg):
+        entry = source(cfg["source"])
+        raise ValueError(f"dataset '{cfg['name']}': source '{entry.name}' ({entry.kind}) has no images to show")
+    opened = open_split(cfg, root, split, image_size=32)  # no source resizes when opening; the size is the model's
+    return opened.rgb(opened.positions(ids))
+
+
 def load_precomputed(cfg: dict):
     """(gallery, query) Embeddings of an imported dataset, checked before anything is written; errors name the file."""
     return source(cfg["source"], IMPORTED).load(cfg)
@@ -71,5 +92,5 @@ def synthesize(cfg: dict, model: str, dim: int, split: str, scale: float, out_pa
 
 
 __all__ = ["EMBEDDED", "IMPORTED", "KINDS", "REGISTRY", "SPLITS", "SYNTHETIC", "BadImage", "DatasetUnavailable",
-           "EncodedImages", "ImageSplit", "Source", "load_precomputed", "open_split", "prepare", "rgb_array", "source",
-           "synthesize"]
+           "EncodedImages", "ImageSplit", "Source", "has_images", "images_by_id", "load_precomputed", "open_split",
+           "prepare", "rgb_array", "source", "synthesize"]

@@ -72,6 +72,53 @@ class ImageSplit:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def positions(self, ids) -> np.ndarray:
+        """The rows of this split holding ``ids`` (ids as the embedding file's ``id`` column stores them); an id
+        the split does not hold (another split's, or left out by a limit) is an error naming it."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        order = np.argsort(self.ids, kind="stable")
+        held_ids = self.ids[order]
+        at = np.searchsorted(held_ids, ids)
+        held = at < len(held_ids)
+        held[held] = held_ids[at[held]] == ids[held]
+        missing = ids[~held]
+        if len(missing):
+            raise ValueError(f"dataset '{self.dataset}', {self.split} split: no image with id {int(missing[0])}"
+                           f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; ids are positions in "
+                           f"the source split after its {self.split}_limit, as the embedding file's id column holds "
+                           f"them")
+        return order[at]
+
+    def rgb(self, positions) -> list[np.ndarray]:
+        """The images at rows ``positions`` as uint8 (H, W, 3), as a viewer shows them (grey replicated): in-memory
+        images taken from the array, compressed ones read one by one (only those files or rows) and decoded by PIL
+        (``rgb_array``); an unreadable one raises BadImage naming it."""
+        positions = [int(p) for p in np.asarray(positions).reshape(-1)]
+        if self.images is not None:
+            return [np.repeat(self.images[p], 3, axis=2) if self.images.shape[-1] == 1 else self.images[p].copy()
+                    for p in positions]
+        pictures = []
+        for p in positions:
+            (blob,), (error,) = self.encoded.read(p, p + 1)
+            if blob is None:
+                raise BadImage(error or f"{self.encoded.names[p]}: cannot read")
+            pictures.append(decode_rgb(blob, self.encoded.names[p]))
+        return pictures
+
+
+def decode_rgb(data: bytes, name: str) -> np.ndarray:
+    """One image's bytes as uint8 (H, W, 3) at its own size (modes as ``rgb_array``); BadImage names it."""
+    import io
+
+    from PIL import Image
+
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()  # decode now: a truncated file fails here
+    except Exception as error:  # PIL's OSError (truncated), UnidentifiedImageError, ...
+        raise BadImage(f"{name}: cannot decode ({type(error).__name__}: {error})") from None
+    return rgb_array(image, name)
+
 
 def check_stratifiable(labels: np.ndarray, kept: int, left: int, dataset: str, field: str, value,
                        class_names: list[str] | None, what: str) -> None:
