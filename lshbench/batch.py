@@ -144,7 +144,8 @@ def run_batch(configurations: list[Configuration], *, gallery, query, exact_scor
         arrays = None
         if entry.training is not None:
             arrays = {k: torch.from_numpy(v) for k, v in np.load(used["trained"]).items()}
-        index = entry.index_class().build(params, seed=seed, device=device, trained=arrays, **settings)
+        replicate = params.pop("seed", seed)  # a seeded method's replicate (its folder name's seed=N)
+        index = entry.index_class().build(params, seed=replicate, device=device, trained=arrays, **settings)
         seconds = fit(index, gallery, device)
         size = sum(int(a.numel() * a.element_size()) for a in index.arrays().values())  # the saved arrays' bytes
         save_index(index, config, seconds, size, device, entry.query)

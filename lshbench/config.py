@@ -210,7 +210,7 @@ def plan(config: dict) -> list[tuple[str, str, str, str]]:
             if entry.baseline or name not in grids:
                 continue
             spaces_here = [s for s in methods[name].get("spaces", []) if s in here]
-            configurations = entry.plan(grids[name], methods[name])
+            configurations = entry.plan(grids[name], methods[name], config["seeds"])
             rows += [(dataset["name"], space, name, entry.folder(p)) for space in spaces_here for p in configurations]
             used += spaces_here
         for name, entry in REGISTRY.items():

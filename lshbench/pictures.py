@@ -167,3 +167,55 @@ def retrieved_figure(rows: list[dict], path: str | os.PathLike, title: str, k: i
         figure.text(MARGIN, height - y, text, ha="left", va="center", fontsize=9, transform=pixels)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=DPI)
+
+
+def retrieved_plot(metrics, dataset: dict, root: str | os.PathLike, galleries: dict[str, str],
+                   path: str | os.PathLike, class_names: list[str] | None = None) -> None:
+    """``results/plots/{dataset}_retrieved.png``: for the fixed, seeded queries (``pick_queries``: one per class, up
+    to 10), exact search and each method's chosen configuration (lshbench.evidence.chosen_configurations: the best
+    mAP over all relevant within 10% of the gallery scanned), the query and its top 10 from the configuration's first
+    seed's ranking (ranking.parquet beside its metrics.csv), one row per (query, configuration); the row's P@10 is
+    that query's. ``metrics``: the dataset's metrics.csv rows with a ``path`` column (each file's path);
+    ``galleries``: space -> its gallery embedding file (its ids and labels)."""
+    import pyarrow.parquet as pq
+
+    from .evidence import chosen_configurations, label
+    from .ranking import read_ranking
+    from .sources import images_by_id
+    from .tables import replicates
+
+    if "seed" in metrics:  # each configuration's first replicate: its lowest seed
+        metrics = metrics.sort_values("seed", kind="stable")
+    configs = replicates(metrics)
+    chosen = chosen_configurations(configs, dataset["name"])
+    exact = [row for row in chosen if row["budget"] == "all"][:1]  # exact search on one space: the reference row
+    chosen = exact + [row for row in chosen if row["budget"] != "all"]
+    rankings = []
+    for row in chosen:
+        folder = os.path.dirname(metrics.loc[(metrics["space"] == row["space"]) & (metrics["method"] == row["method"])
+                                             & (metrics["params"] == row["params"]), "path"].iloc[0])
+        rankings.append((row, read_ranking(os.path.join(folder, "ranking.parquet"))))
+    if not rankings:
+        raise ValueError(f"dataset '{dataset['name']}': no configuration to picture")
+    first = rankings[0][1]
+    picks = pick_queries(first.query_ids, first.labels)
+    query_images = dict(zip(picks.tolist(), images_by_id(dataset, root, "query", picks)))
+    query_labels = dict(zip(np.asarray(first.query_ids).tolist(), np.asarray(first.labels).tolist()))
+    tops = {}
+    for row, ranking in rankings:
+        table = pq.read_table(galleries[row["space"]], columns=["id", "label"])
+        ids, labels = table.column("id").to_numpy(), table.column("label").to_numpy()
+        by_id = dict(zip(ids.tolist(), labels.tolist()))
+        tops[label(row)] = [(top, [by_id[int(i)] for i in top]) for top in top_gallery_ids(ranking, ids, picks)]
+    wanted = sorted({int(i) for found in tops.values() for top, _ in found for i in top})
+    gallery_images = dict(zip(wanted, images_by_id(dataset, root, "gallery", wanted)))
+    rows = []
+    for q, query in enumerate(picks.tolist()):
+        for name, found in tops.items():
+            top, labels = found[q]
+            same = sum(int(x) == int(query_labels[query]) for x in labels)
+            rows.append({"label": name, "p_at_10": same / max(1, min(K, len(labels))), "query": query_images[query],
+                         "query_label": query_labels[query], "retrieved": [gallery_images[int(i)] for i in top],
+                         "retrieved_labels": labels})
+    retrieved_figure(rows, path, f"{dataset['name']}: top {K} of exact search and each method's best mAP_all within "
+                                 f"10% of the gallery scanned (green: same label)", class_names=class_names)

@@ -1,4 +1,5 @@
-"""Pictures of the trade-offs, drawn only from metrics.csv rows and losses.csv files (matplotlib, PNG)."""
+"""Pictures of the trade-offs, drawn only from metrics.csv rows and losses.csv files (matplotlib, PNG): means over
+seeds with the 95% t-interval over seeds as error bars, each method's Pareto frontier as a line."""
 
 from __future__ import annotations
 
@@ -10,8 +11,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+import numpy as np  # noqa: E402
+
 from .methods import REGISTRY  # noqa: E402
-from .tables import METRICS  # noqa: E402
+from .evidence import pareto_front  # noqa: E402
+from .tables import METRICS, replicates  # noqa: E402
+
+
+def _error(group: pd.DataFrame, column: str, scale: float = 100):
+    """Error bars of the 95% t-interval over seeds (None with one seed)."""
+    low, high = f"{column}_low", f"{column}_high"
+    if low not in group or group[low].isna().all():
+        return None
+    return np.vstack([scale * (group[column] - group[low]), scale * (group[high] - group[column])]).clip(min=0)
 
 
 def _series(rows: pd.DataFrame, method: str):
@@ -26,14 +38,15 @@ def _series(rows: pd.DataFrame, method: str):
 
 def method_plot(metrics: pd.DataFrame, dataset: str, method: str, path: str | os.PathLike) -> None:
     """P@10, P@50 and mAP against the method's parameter (K, H per L, J) on one dataset."""
-    rows = metrics[(metrics["dataset"] == dataset) & (metrics["method"] == method)]
+    rows = replicates(metrics[(metrics["dataset"] == dataset) & (metrics["method"] == method)])
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
     entry = REGISTRY[method]
     parameter = entry.axis
     exact = metrics[(metrics["dataset"] == dataset) & (metrics["method"] == "exact")]
     for axis, (metric, title) in zip(axes, METRICS.items()):
         for label, group in _series(rows, method):
-            axis.plot(group[parameter], 100 * group[metric], marker="o", label=label)
+            axis.errorbar(group[parameter], 100 * group[metric], yerr=_error(group, metric), marker="o",
+                          label=label, capsize=3)
         for _, row in exact[exact["space"].isin(rows["space"])].iterrows():
             axis.axhline(100 * row[metric], color="grey", linestyle=":", linewidth=1)
         if entry.log_axis:
@@ -42,7 +55,7 @@ def method_plot(metrics: pd.DataFrame, dataset: str, method: str, path: str | os
         axis.set_ylabel(f"{title} (%)")
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    figure.suptitle(f"{dataset}: {entry.title} (dotted: exact search)")
+    figure.suptitle(f"{dataset}: {entry.title} (mean over seeds, bars: 95% interval; dotted: exact search)")
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
@@ -51,16 +64,23 @@ EXACT_MARKERS = ("*", "P", "X", "D", "s", "^")
 
 
 def _scatter_panels(rows: pd.DataFrame, panels, title: str, path: str | os.PathLike) -> None:
-    """One panel per (x column, y column, x label, y label): every configuration of every method as a dot, exact
-    search once per space (labelled with it); x on a log scale, shares and y values in percent."""
+    """One panel per (x column, y column, x label, y label): every configuration of every method as a dot (mean over
+    seeds, the seed interval as error bars) and the method's Pareto frontier as a line (x: less is better for the
+    share scanned, more for queries per second), exact search once per space (labelled with it); x on a log scale,
+    shares and y values in percent."""
     figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), constrained_layout=True)
     for axis, (x, y, x_label, y_label) in zip(axes, panels):
         scale = 100 if x == "candidates_fraction" else 1
         baseline = rows["method"].map(lambda m: REGISTRY[m].baseline).astype(bool)
         for method in (m for m in REGISTRY if m in set(rows.loc[~baseline, "method"])):  # registry order
-            group = rows[rows["method"] == method]
-            axis.scatter(scale * group[x], 100 * group[y], label=method, marker="o", s=30,
-                         color=REGISTRY[method].colour, alpha=0.8)
+            group = rows[rows["method"] == method].reset_index(drop=True)
+            colour = REGISTRY[method].colour
+            axis.errorbar(scale * group[x], 100 * group[y], yerr=_error(group, y), label=method, marker="o",
+                          markersize=4, linestyle="none", color=colour, alpha=0.7, capsize=2)
+            sign = -1 if x == "qps" else 1  # the frontier: fewer candidates, or more queries per second, is better
+            front = pareto_front(sign * group[x].to_numpy(float), group[y].to_numpy(float))
+            axis.plot(scale * group[x].to_numpy(float)[front], 100 * group[y].to_numpy(float)[front], color=colour,
+                      linewidth=1.2)
         exact = rows[baseline].sort_values("space")
         for marker, (_, row) in zip(EXACT_MARKERS * 4, exact.iterrows()):
             axis.scatter([scale * row[x]], [100 * row[y]], label=f"{row['method']} ({row['space']})", marker=marker,
@@ -84,8 +104,8 @@ def tradeoff_plot(metrics: pd.DataFrame, dataset: str, path: str | os.PathLike) 
     shrink."""
     panels = (("candidates_fraction", "recall_at_10", SCANNED, RECALL),
               ("candidates_fraction", "mAP_all", SCANNED, "mAP over all relevant (%)"))
-    _scatter_panels(metrics[metrics["dataset"] == dataset], panels, f"{dataset}: quality against candidates scanned",
-                    path)
+    _scatter_panels(replicates(metrics[metrics["dataset"] == dataset]), panels,
+                    f"{dataset}: quality against candidates scanned (lines: Pareto frontiers)", path)
 
 
 def qps_plot(metrics: pd.DataFrame, timings: pd.DataFrame, dataset: str, path: str | os.PathLike) -> None:
@@ -93,7 +113,7 @@ def qps_plot(metrics: pd.DataFrame, timings: pd.DataFrame, dataset: str, path: s
     share of the gallery scanned."""
     keys = ["dataset", "space", "method", "params"]
     rows = metrics[metrics["dataset"] == dataset].merge(timings[keys + ["query_seconds"]], on=keys, how="left")
-    rows = rows.assign(qps=rows["n_queries"] / rows["query_seconds"].clip(lower=1e-9))
+    rows = replicates(rows.assign(qps=rows["n_queries"] / rows["query_seconds"].clip(lower=1e-9)))
     panels = (("qps", "recall_at_10", "queries per second (log)", RECALL),
               ("candidates_fraction", "precision_at_10", SCANNED, "precision@10 (%)"))
     _scatter_panels(rows, panels, f"{dataset}: recall against speed, precision against candidates scanned", path)

@@ -12,6 +12,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .methods import REGISTRY
@@ -25,6 +26,43 @@ def read_metrics(paths) -> pd.DataFrame:
     return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
 
 
+SEED = re.compile(r"(^|_)seed=\d+$")
+CONFIGURATION_KEYS = ["dataset", "space", "method", "configuration"]
+
+
+def configuration_of(params: str) -> str:
+    """A folder name without its replicate's seed: what the replicates of one configuration share
+    ('K=10_probes=1_seed=2' -> 'K=10_probes=1'; exact search's 'all' stays)."""
+    return SEED.sub("", params) or "all"
+
+
+def replicates(metrics: pd.DataFrame, interval_columns=None, level: float = 0.95) -> pd.DataFrame:
+    """One row per configuration (its replicates over seeds together): the first replicate's descriptive columns,
+    the mean over seeds of every metric, and for ``interval_columns`` (default: the figures' and the summary's
+    metrics) the standard deviation over seeds and the t-interval of the mean (``{column}_std``, ``_low``,
+    ``_high``; NaN with one seed); ``seeds``: how many replicates. With one seed a metric's mean is its value, bit
+    for bit."""
+    from .stats import t_interval
+
+    if metrics.empty:
+        return metrics.assign(configuration=[], seeds=[])
+    columns = list(interval_columns or dict.fromkeys([*METRICS, *SUMMARY_PERCENT, "candidates_fraction"]))
+    frame = metrics.assign(configuration=metrics["params"].map(configuration_of))
+    numeric = [c for c in frame.select_dtypes("number").columns if c not in ("seed",)]
+    rows = []
+    for _, group in frame.groupby(CONFIGURATION_KEYS, sort=False):
+        row = group.iloc[0].copy()
+        for column in numeric:
+            row[column] = group[column].mean() if len(group) > 1 else group[column].iloc[0]
+        for column in columns:
+            if column in group:
+                _, std, low, high = t_interval(group[column].to_numpy(dtype=float), level)
+                row[f"{column}_std"], row[f"{column}_low"], row[f"{column}_high"] = std, low, high
+        row["seeds"] = len(group)
+        rows.append(row)
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
 def report_numbers() -> pd.DataFrame:
     """The report's 243 numbers (lshbench/data/report_figures.csv), in percent."""
     text = resources.files("lshbench").joinpath("data/report_figures.csv").read_text()
@@ -36,14 +74,19 @@ def figure_cells(metrics: pd.DataFrame, method: str) -> pd.DataFrame:
     """Long form of one method's table (the report's Figures 1, 2, 4 for its methods): one row per (block, dataset,
     parameter value, metric), ``ours`` in percent. Blocks and the parameter come from the method's registry entry."""
     entry = REGISTRY[method]
-    rows = metrics[metrics["method"] == method] if len(metrics) else metrics
+    rows = replicates(metrics[metrics["method"] == method]) if len(metrics) else metrics
     cells = []
     for _, row in rows.iterrows():
         for metric in METRICS:
             cells.append({"figure": entry.table, "block": entry.block(row), "dataset": row["dataset"],
                           "parameter": entry.axis, "value": int(row[entry.axis]), "metric": metric,
-                          "ours": round(100 * float(row[metric]), 2), "space": row["space"]})
-    return pd.DataFrame(cells, columns=[*CELL_COLUMNS, "ours", "space"])
+                          "ours": round(100 * float(row[metric]), 2), "space": row["space"],
+                          "configuration": row["configuration"], "seeds": int(row["seeds"]),
+                          **{k: round(100 * float(row[f"{metric}_{k}"]), 2) for k in INTERVAL}})
+    return pd.DataFrame(cells, columns=[*CELL_COLUMNS, "ours", "space", "configuration", "seeds", *INTERVAL])
+
+
+INTERVAL = ("std", "low", "high")  # over seeds: standard deviation and the 95% t-interval of the mean
 
 
 def table_methods() -> list[str]:
@@ -93,40 +136,24 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def vs_report(cells: pd.DataFrame) -> pd.DataFrame:
-    """Every report number beside ours and the difference (ours - report); a cell we did not run stays empty."""
+    """Every report number beside ours (the mean over seeds) and the difference (ours - report), with our 95%
+    interval over seeds (t-interval of the mean) and whether the report's number lies inside it (``within_ci``;
+    empty with fewer than two seeds); a cell we did not run stays empty."""
     report = report_numbers()
-    ours = cells[CELL_COLUMNS + ["ours"]] if len(cells) else pd.DataFrame(columns=CELL_COLUMNS + ["ours"])
+    keep = CELL_COLUMNS + ["ours", "low", "high"]
+    ours = cells[keep] if len(cells) else pd.DataFrame(columns=keep)
     merged = report.merge(ours, on=CELL_COLUMNS, how="left", validate="one_to_one")
     merged["delta"] = (merged["ours"] - merged["report"]).round(2)
-    return merged[[*CELL_COLUMNS, "report", "ours", "delta"]]
+    low, high = merged["low"].astype(float).fillna(np.inf), merged["high"].astype(float).fillna(-np.inf)
+    known = merged["low"].notna() & merged["high"].notna()
+    inside = (merged["report"] >= low) & (merged["report"] <= high)
+    merged["within_ci"] = inside.where(known).map({True: "yes", False: "no"})
+    merged = merged.rename(columns={"low": "ci_low", "high": "ci_high"})
+    return merged[[*CELL_COLUMNS, "report", "ours", "delta", "ci_low", "ci_high", "within_ci"]]
 
 
 SUMMARY_PERCENT = ["precision_at_10", "precision_at_50", "strict_precision_at_10", "strict_precision_at_50", "mAP",
                    "mAP_all", "recall_at_10", "recall_at_50"]
-
-
-def summary(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
-    """Per dataset: exact search on each space, then each method's best configuration by mAP_all.
-
-    Not by mAP: it divides by the relevant items retrieved, so it rises as buckets shrink (a K=200 k-means scanning
-    0.7% of the demo gallery beats exact search on it). mAP_all divides by every relevant gallery item, so a
-    method only scores by finding them. Timings are in results/timings.csv, so this table is the same on every run."""
-    columns = ["dataset", "method", "space", "params", *SUMMARY_PERCENT, "candidates_fraction"]
-    rows = []
-    for dataset in datasets if len(metrics) else []:
-        subset = metrics[metrics["dataset"] == dataset]
-        exact = subset[subset["method"].map(lambda m: REGISTRY[m].baseline)]
-        rows += [row for _, row in exact.iterrows()]
-        for method in (name for name, entry in REGISTRY.items() if not entry.baseline):
-            found = subset[subset["method"] == method]
-            if len(found):
-                rows.append(found.sort_values(["mAP_all", "params"], ascending=[False, True]).iloc[0])
-    table = pd.DataFrame(rows, columns=metrics.columns)[columns].reset_index(drop=True) if rows else pd.DataFrame(
-        columns=columns)
-    for column in SUMMARY_PERCENT:
-        table[column] = (100 * table[column].astype(float)).round(2)  # percent, as the figures
-    table["candidates_fraction"] = (100 * table["candidates_fraction"].astype(float)).round(3)
-    return table.rename(columns={"candidates_fraction": "candidates_percent"})
 
 
 def history_table(paths: list[str | Path], trainings: list[tuple[str, str, str]]) -> pd.DataFrame:
@@ -143,14 +170,24 @@ def history_table(paths: list[str | Path], trainings: list[tuple[str, str, str]]
 
 
 def make_table(kind: str, method: str, datasets: list[str], metrics: list, histories: list,
-               trainings: list) -> pd.DataFrame:
-    """One table of the `table` rule (rules/common.smk's TABLES), from the files it is made of: a method's figure, a
-    training history, the comparison with the report or the summary. ``verify`` makes it again to check the file."""
+               trainings: list, per_query: list = ()) -> pd.DataFrame:
+    """One table of the `table` rule (rules/common.smk's TABLES), from the files it is made of: a method's figure
+    (means over seeds) and its intervals, a training history, the comparison with the report, the summary at fixed
+    budgets, the Pareto-optimal configurations or the significance tests (lshbench/evidence.py). ``verify`` makes it
+    again to check the file."""
+    from . import evidence
+
     if kind == "training":
         return history_table(list(histories), [tuple(t) for t in trainings])
     frame = read_metrics(list(metrics))
     if kind == "figure":
         return wide(figure_cells(frame, method), datasets)
+    if kind == "figure_ci":
+        return evidence.figure_intervals(frame, list(per_query), method)
     if kind == "vs_report":
         return vs_report(pd.concat([figure_cells(frame, m) for m in table_methods()], ignore_index=True))
-    return summary(frame, datasets)
+    if kind == "pareto":
+        return evidence.pareto(frame, datasets)
+    if kind == "significance":
+        return evidence.significance(frame, list(per_query), datasets)
+    return evidence.summary(frame, list(per_query), datasets)

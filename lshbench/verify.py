@@ -209,11 +209,12 @@ def check_table(csv: Path, spec: dict, root: Path) -> list[str]:
     if frame is None:
         return problems
     sources = [root / p for p in spec["metrics"] + spec["histories"]]
-    if not all(p.is_file() for p in sources) or not whole_records(sources[: len(spec["metrics"])]):
+    per_query = [root / p for p in spec.get("per_query", [])]
+    if not all(p.is_file() for p in sources + per_query) or not whole_records(sources[: len(spec["metrics"])]):
         return problems
     try:
         table = make_table(spec["kind"], spec["method"], spec["datasets"], sources[: len(spec["metrics"])],
-                           sources[len(spec["metrics"]):], spec["trainings"])
+                           sources[len(spec["metrics"]):], spec["trainings"], per_query)
     except Exception:  # a broken metrics or history file: reported with its own fix
         return problems
     if csv.read_text() != table.to_csv(index=False):

@@ -1,6 +1,7 @@
 import hashlib
 import json
 import os
+from argparse import Namespace
 
 from snakemake.exceptions import WorkflowError
 
@@ -23,6 +24,7 @@ from lshbench.config import (
 from lshbench.methods import REGISTRY
 from lshbench.sources import (
     EMBEDDED,
+    has_images,
     IMPORTED as IMPORTED_KIND,
     SYNTHETIC as SYNTHETIC_KIND,
 )
@@ -277,6 +279,13 @@ for _m in PLANNED:
             category=figure_category(_entry.table, _entry.title),
             code=library("tables.py", module_file(_m)),
         )
+        TABLES[f"{_entry.table}_ci"] = dict(
+            kind="figure_ci",
+            method=_m,
+            caption=caption_text("figure_ci"),
+            category=figure_category(_entry.table, _entry.title),
+            code=library("tables.py", "evidence.py", "stats.py", module_file(_m)),
+        )
     if _entry.training:
         TABLES[_entry.training.table] = dict(
             kind="training",
@@ -293,13 +302,16 @@ if PLAN:
         category="Comparison with the report",
         code=library("tables.py", *map(module_file, PLANNED)),
     )
-    TABLES["summary"] = dict(
-        kind="summary",
-        method="",
-        caption=caption_text("summary"),
-        category="Summary",
-        code=library("tables.py", *map(module_file, PLANNED)),
-    )
+    for _kind in ("summary", "pareto", "significance"):
+        TABLES[_kind] = dict(
+            kind=_kind,
+            method="",
+            caption=caption_text(_kind),
+            category="Summary",
+            code=library(
+                "tables.py", "evidence.py", "stats.py", *map(module_file, PLANNED)
+            ),
+        )
 
 # Every plot: results/plots/{name}.png, made by the one `plot` rule.
 PLOTS = {}
@@ -313,8 +325,21 @@ for _d in DATASETS:
                 method=_m,
                 caption=caption_text("plot_method"),
                 category="Plots",
-                code=library("plots.py", "tables.py", module_file(_m)),
+                code=library(
+                    "plots.py", "tables.py", "evidence.py", "stats.py", module_file(_m)
+                ),
             )
+    if _here and has_images(DATASETS[_d]):
+        PLOTS[f"{_d}_retrieved"] = dict(
+            kind="retrieved",
+            dataset=_d,
+            method="",
+            caption=caption_text("plot_retrieved"),
+            category="Plots",
+            code=library(
+                "pictures.py", "evidence.py", "tables.py", "stats.py", "sources/base.py"
+            ),
+        )
     if _here:
         for _kind in ("tradeoff", "qps"):
             PLOTS[f"{_d}_{_kind}"] = dict(
@@ -323,7 +348,13 @@ for _d in DATASETS:
                 method="",
                 caption=caption_text(f"plot_{_kind}"),
                 category="Plots",
-                code=library("plots.py", "tables.py", *map(module_file, _here)),
+                code=library(
+                    "plots.py",
+                    "tables.py",
+                    "evidence.py",
+                    "stats.py",
+                    *map(module_file, _here),
+                ),
             )
 for _m in TRAINED:
     PLOTS[REGISTRY[_m].training.table] = dict(
@@ -332,13 +363,15 @@ for _m in TRAINED:
         method=_m,
         caption=REGISTRY[_m].training.caption,
         category=TABLES[REGISTRY[_m].training.table]["category"],
-        code=library("plots.py", "tables.py", module_file(_m)),
+        code=library(
+            "plots.py", "tables.py", "evidence.py", "stats.py", module_file(_m)
+        ),
     )
 
 
 def entry_select(entry):
     """Which configurations a table's or plot's entry reads."""
-    if entry["kind"] == "figure":
+    if entry["kind"] in ("figure", "figure_ci"):
         return lambda d, s, m, p: m == entry["method"]
     if entry["kind"] == "vs_report":
         return lambda d, s, m, p: REGISTRY[m].table is not None
@@ -347,7 +380,7 @@ def entry_select(entry):
             entry["method"],
             "exact",
         )
-    if entry["kind"] in ("tradeoff", "qps"):
+    if entry["kind"] in ("tradeoff", "qps", "retrieved"):
         return lambda d, s, m, p: d == entry["dataset"]
     return lambda d, s, m, p: True
 
@@ -359,23 +392,43 @@ def entry_inputs(entries, wildcard):
         entry = entries[wildcards[wildcard]]
         if entry["kind"] == "training":
             return {"histories": history_files(entry["method"])}
-        return {"runs": derived_targets(entry_select(entry))}
+        runs = {"runs": derived_targets(entry_select(entry))}
+        if (
+            entry["kind"] == "retrieved"
+        ):  # the images behind the ids: the gallery files and the source's data
+            d = entry["dataset"]
+            runs["galleries"] = list(gallery_files(d).values())
+            runs["source"] = [f"resources/{d}/manifest.json"] if d in IMAGES else []
+        return runs
 
     return get
 
 
+# The kinds of table or plot that read each query's values (per_query.parquet), beside metrics.csv.
+PER_QUERY_KINDS = ("figure_ci", "summary", "significance", "retrieved")
+
+
 def entry_files(entries, wildcard, name):
-    """The per-configuration files (metrics.csv, timings.csv) a table or plot reads, as a param."""
+    """The per-configuration files (metrics.csv, timings.csv, per_query.parquet) a table or plot reads, as a
+    param."""
 
     def get(wildcards):
         entry = entries[wildcards[wildcard]]
-        if entry["kind"] == "training" or (
-            name == "timings.csv" and entry["kind"] != "qps"
+        if (
+            entry["kind"] == "training"
+            or (name == "timings.csv" and entry["kind"] != "qps")
+            or (name == "per_query.parquet" and entry["kind"] not in PER_QUERY_KINDS)
         ):
             return []
         return metrics_targets(name, entry_select(entry))
 
     return get
+
+
+def gallery_files(dataset):
+    """The gallery embedding file of every space a dataset's configurations use (space -> path)."""
+    spaces = dict.fromkeys(s for d, s, m, p in PLAN if d == dataset)
+    return {s: f"results/{dataset}/embeddings/{s}/gallery.parquet" for s in spaces}
 
 
 def table_setting(key):
@@ -384,6 +437,14 @@ def table_setting(key):
 
 def plot_setting(key):
     return lambda wildcards: PLOTS[wildcards.plot][key]
+
+
+def plot_dataset_settings(wildcards):
+    """A retrieval picture's dataset settings (as the embedding job opened its splits), JSON; '' for other plots."""
+    entry = PLOTS[wildcards.plot]
+    if entry["kind"] != "retrieved":
+        return ""
+    return dataset_settings(Namespace(dataset=entry["dataset"]))
 
 
 def plot_subcategory(wildcards):
@@ -448,6 +509,7 @@ def verify_spec():
             method=TABLES[name]["method"],
             datasets=list(DATASETS),
             metrics=entry_files(TABLES, "table", "metrics.csv")(w),
+            per_query=entry_files(TABLES, "table", "per_query.parquet")(w),
             histories=entry_inputs(TABLES, "table")(w).get("histories", []),
             trainings=[list(t) for t in entry_trainings(TABLES, "table")(w)],
         )

@@ -35,6 +35,7 @@ rule table:
         code=table_setting("code"),
         datasets=list(DATASETS),
         metrics=entry_files(TABLES, "table", "metrics.csv"),
+        per_query=entry_files(TABLES, "table", "per_query.parquet"),
         trainings=entry_trainings(TABLES, "table"),
     script:
         "../workflow/scripts/tables.py"
@@ -67,6 +68,7 @@ rule plot:
         metrics=entry_files(PLOTS, "plot", "metrics.csv"),
         timings=entry_files(PLOTS, "plot", "timings.csv"),
         trainings=entry_trainings(PLOTS, "plot"),
+        dataset_settings=plot_dataset_settings,
     script:
         "../workflow/scripts/plots.py"
 

@@ -81,10 +81,11 @@ def test_keys_and_values_may_hold_underscores():
     entry = Method(name="probing", title="x", index="X", module="m",
                    params={"H": int, "probes_radius": int, "networks": str, "center": bool},
                    grid={"H": {}, "probes_radius": {}}, settings={"networks": {}, "center": {}})
-    params = {"H": 16, "probes_radius": 2, "networks": "per_table", "center": True}
+    params = {"H": 16, "probes_radius": 2, "networks": "per_table", "center": True, "seed": 3}
     assert entry.parse(entry.folder(params)) == params
+    assert entry.folder(params) == "H=16_probes_radius=2_networks=per_table_center=true_seed=3"
     with pytest.raises(ValueError, match="center"):
-        entry.parse("H=16_probes_radius=2_networks=shared_center=maybe")
+        entry.parse("H=16_probes_radius=2_networks=shared_center=maybe_seed=0")
 
 
 def test_plan_lists_every_configured_method(repo):
@@ -244,7 +245,7 @@ def test_template_method_runs_through_the_workflow_path(template, tmp_path, monk
 
     grid = {"B": [1, 4, 16], "L": [1, 3]}
     plan = template.plan(grid, {})
-    assert [template.folder(p) for p in plan][:2] == ["B=1_L=1", "B=1_L=3"]
+    assert [template.folder(p) for p in plan][:2] == ["B=1_L=1_seed=0", "B=1_L=3_seed=0"]
     configs = [Configuration("toy", "raw", "template", template.folder(p)) for p in plan]
     run = lambda: run_batch(configs, gallery=gallery, query=query, exact_scores=exact,  # noqa: E731
                             inputs={"gallery": "gallery.parquet", "query": "query.parquet"}, settings={}, seed=0,

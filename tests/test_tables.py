@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from lshbench.tables import figure_cells, report_numbers, summary, to_markdown, vs_report, wide
+from lshbench.tables import figure_cells, report_numbers, to_markdown, vs_report, wide
 
 # Ten cells read off the seed report's Figures 1, 2 and 4 by hand.
 SPOT_CHECKS = [
@@ -61,22 +61,6 @@ def test_figure1_layout_and_vs_report():
                     & (compared.metric == "precision_at_10")].iloc[0]
     assert (cell.report, cell.ours, cell.delta) == (75.58, 75.12, -0.46)
     assert "|  |" not in to_markdown(table).splitlines()[0]
-
-
-def test_summary_puts_exact_first_and_picks_best_map_all():
-    metrics = pd.DataFrame([
-        metrics_row(K=10, probes=1, params="K=10_probes=1", mAP=0.4, mAP_all=0.3),
-        # tiny buckets: the highest mAP, but it finds few of the relevant items
-        metrics_row(K=20, probes=1, params="K=20_probes=1", mAP=0.9, mAP_all=0.1),
-        metrics_row(method="exact", params="all", mAP=0.35, mAP_all=0.35),
-        metrics_row(method="exact", params="all", space="resnet18-pca248", mAP=0.33, mAP_all=0.33),
-        metrics_row(method="hyperplane", H=8, L=3, center=False, params="H=8_L=3_center=false", mAP=0.5),
-    ])
-    table = summary(metrics, ["cifar10"])
-    assert list(table.method) == ["exact", "exact", "kmeans", "hyperplane"]
-    assert list(table.space[:2]) == ["resnet18", "resnet18-pca248"]  # exact search on each space
-    assert table.params[2] == "K=10_probes=1" and table.mAP[2] == 40.0 and table.mAP_all[2] == 30.0
-    assert {"strict_precision_at_10", "recall_at_10", "candidates_percent"} <= set(table.columns)
 
 
 @pytest.mark.parametrize("method,row,label", [

@@ -17,6 +17,7 @@ from test_workflow import planned_jobs
 
 CONFIG = {
     "seed": 0,
+    "seeds": [0],  # one replicate (config.yaml runs five)
     "embedding": {"batch_size": 64, "num_workers": 0, "threads": 1},
     "datasets": [{"name": "digits", "source": "digits", "gallery_limit": 300, "query_limit": 60,
                   "grids": {"kmeans": {"K": [5, 10]}, "hyperplane": {"H": [4], "L": [2]}, "neural": {"J": [4]}}}],
@@ -25,12 +26,12 @@ CONFIG = {
                 "neural": {"spaces": ["small"], "H": 32, "epochs": 2, "batch_size": 64}},
     "evaluation": {"threads": 1, "latency_queries": 20},
 }
-NEURAL = "H=32_J=4_L=8_networks=shared_standardize=true_epochs=2_lr=0.001_batch=64_alpha=0.3_beta=0.3_gamma=0.4"
+NEURAL = "H=32_J=4_L=8_networks=shared_standardize=true_epochs=2_lr=0.001_batch=64_alpha=0.3_beta=0.3_gamma=0.4_seed=0"
 TRAINING = NEURAL.replace("_J=4", "")
 CONFIGURATIONS = {
-    ("small", "kmeans", "K=5_probes=1"), ("small", "kmeans", "K=10_probes=1"),
-    ("small-pca16", "kmeans", "K=5_probes=1"), ("small-pca16", "kmeans", "K=10_probes=1"),
-    ("small", "hyperplane", "H=4_L=2_center=true"), ("small", "neural", NEURAL),
+    ("small", "kmeans", "K=5_probes=1_seed=0"), ("small", "kmeans", "K=10_probes=1_seed=0"),
+    ("small-pca16", "kmeans", "K=5_probes=1_seed=0"), ("small-pca16", "kmeans", "K=10_probes=1_seed=0"),
+    ("small", "hyperplane", "H=4_L=2_center=true_seed=0"), ("small", "neural", NEURAL),
     ("small", "exact", "all"), ("small-pca16", "exact", "all"),
 }
 
@@ -59,7 +60,7 @@ def test_one_metrics_file_per_configuration(workdir):
         assert timings.build_seconds >= 0 and timings.latency_p50_ms > 0 and row.latency_queries == 20
     exact = combined[(combined.method == "exact") & (combined.space == "small")].iloc[0]
     assert exact.recall_at_10 == 1.0 and exact.candidates_fraction == 1.0
-    kmeans = combined[(combined.params == "K=10_probes=1") & (combined.space == "small")].iloc[0]
+    kmeans = combined[(combined.params == "K=10_probes=1_seed=0") & (combined.space == "small")].iloc[0]
     assert kmeans.candidates_fraction < 0.5 and kmeans.K == 10
     losses = pd.read_csv(workdir / "results" / "digits" / "train" / "small" / "neural" / TRAINING / "history.csv")
     assert list(losses.epoch) == [1, 2] and {"balance", "fence", "supervision", "total"} <= set(losses.columns)
@@ -69,7 +70,7 @@ def test_metrics_carry_the_index_parameters(workdir):
     folder = workdir / "results" / "digits" / "metrics" / "small"
     neural = pd.read_csv(folder / "neural" / NEURAL / "metrics.csv").iloc[0]
     assert (neural.networks, neural.standardize, neural.epochs, neural.batch, neural.H) == ("shared", True, 2, 64, 32)
-    kmeans = pd.read_csv(folder / "kmeans" / "K=5_probes=1" / "metrics.csv").iloc[0]
+    kmeans = pd.read_csv(folder / "kmeans" / "K=5_probes=1_seed=0" / "metrics.csv").iloc[0]
     assert (kmeans.algorithm, kmeans.max_iter, kmeans.tol) == ("lloyd", 300, 1e-4)  # scikit-learn's defaults
     assert kmeans.strict_precision_at_50 <= kmeans.precision_at_50
 
@@ -159,12 +160,12 @@ def test_verify_finds_a_truncated_intermediate(workdir):
     ("results/timings.csv", "does not match the 8 per-configuration files"),
     (f"results/digits/train/small/neural/{TRAINING}/history.csv", "expected one per epoch (2)"),
     ("results/digits/embeddings/small-pca16/pca.json", "unreadable JSON"),
-    ("results/digits/metrics/small/kmeans/K=5_probes=1/timings.csv", "its row is cut short"),
-    ("results/digits/metrics/small/kmeans/K=5_probes=1/metrics.csv", "its row is cut short"),
-    ("results/digits/metrics/small/kmeans/K=5_probes=1/provenance.json", "unreadable JSON"),
+    ("results/digits/metrics/small/kmeans/K=5_probes=1_seed=0/timings.csv", "its row is cut short"),
+    ("results/digits/metrics/small/kmeans/K=5_probes=1_seed=0/metrics.csv", "its row is cut short"),
+    ("results/digits/metrics/small/kmeans/K=5_probes=1_seed=0/provenance.json", "unreadable JSON"),
     ("results/digits/runs/small/kmeans.json", "unreadable JSON"),
     ("results/digits/metrics/small/kmeans.json", "unreadable JSON"),
-    ("results/digits/metrics/small/kmeans/K=5_probes=1/ranking.parquet", "unreadable Parquet"),
+    ("results/digits/metrics/small/kmeans/K=5_probes=1_seed=0/ranking.parquet", "unreadable Parquet"),
     ("results/digits/metrics/small/kmeans/last_run.json", "unreadable JSON"),
     ("results/plots/digits_tradeoff.png", "truncated PNG"),
     ("results/checksums.sha256", "lines, expected"),
@@ -190,18 +191,18 @@ def test_verify_names_a_broken_configuration_and_its_fix_rebuilds_only_it(workdi
     root = tmp_path / "copy"
     shutil.copytree(workdir, root, symlinks=True)
     config = root / "test-config.yaml"
-    folder = root / "results" / "digits" / "metrics" / "small" / "kmeans" / "K=5_probes=1"
+    folder = root / "results" / "digits" / "metrics" / "small" / "kmeans" / "K=5_probes=1_seed=0"
     original = (folder / "ranking.parquet").read_bytes()
     (folder / "ranking.parquet").write_bytes(original[: len(original) // 2])
     result = snakemake(root, None, "verify", "--configfile", str(config), check=False)
     assert result.returncode != 0
-    provenance = "results/digits/metrics/small/kmeans/K=5_probes=1/provenance.json"
+    provenance = "results/digits/metrics/small/kmeans/K=5_probes=1_seed=0/provenance.json"
     assert f"delete {provenance} and run with `--forcerun results/digits/runs/small/kmeans.json`" in result.output
     (root / provenance).unlink()
     snakemake(root, config, "--forcerun", "results/digits/runs/small/kmeans.json")
     manifest = json.loads((root / "results" / "digits" / "runs" / "small" / "kmeans.json").read_text())
-    assert {c["params"]: c["status"] for c in manifest["configurations"]} == {"K=5_probes=1": "built",
-                                                                                "K=10_probes=1": "kept"}
+    assert {c["params"]: c["status"] for c in manifest["configurations"]} == {"K=5_probes=1_seed=0": "built",
+                                                                                "K=10_probes=1_seed=0": "kept"}
     assert "0 problem(s)" in snakemake(root, None, "verify", "--configfile", str(config)).output
 
 
@@ -209,7 +210,7 @@ def test_a_broken_metrics_file_is_derived_again_without_a_rebuild(workdir, tmp_p
     root = tmp_path / "copy"
     shutil.copytree(workdir, root, symlinks=True)
     config = root / "test-config.yaml"
-    folder = root / "results" / "digits" / "metrics" / "small" / "kmeans" / "K=5_probes=1"
+    folder = root / "results" / "digits" / "metrics" / "small" / "kmeans" / "K=5_probes=1_seed=0"
     original = (folder / "per_query.parquet").read_bytes()
     (folder / "per_query.parquet").write_bytes(original[: len(original) // 2])
     result = snakemake(root, None, "verify", "--configfile", str(config), check=False)
@@ -250,7 +251,7 @@ def test_grid_change_runs_only_new_configurations(workdir, tmp_path):
                                                                "small/neural.json")]
     status = {(m["space"], m["method"], c["params"]): c["status"] for m in manifests for c in m["configurations"]}
     assert {key for key, value in status.items() if value == "built"} == {
-        ("small", "kmeans", "K=20_probes=1"), ("small-pca16", "kmeans", "K=20_probes=1"),
+        ("small", "kmeans", "K=20_probes=1_seed=0"), ("small-pca16", "kmeans", "K=20_probes=1_seed=0"),
         ("small", "neural", NEURAL.replace("J=4", "J=6"))}
     assert list(status.values()).count("kept") == 5  # K=5 and K=10 on two spaces, J=4
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in old.items())  # the other configurations' files kept
@@ -271,7 +272,7 @@ def test_tables_and_plots_come_from_the_metrics_files(workdir):
     figure1 = pd.read_csv(tables / "figure1_kmeans.csv")
     assert list(figure1.columns) == ["block", "metric", "digits K=5", "digits K=10"]
     assert list(figure1.block) == ["Embedding: 512"] * 3 + ["PCA: 16"] * 3
-    row = pd.read_csv(workdir / "results" / "digits" / "metrics" / "small" / "kmeans" / "K=10_probes=1" / "metrics.csv")
+    row = pd.read_csv(workdir / "results" / "digits" / "metrics" / "small" / "kmeans" / "K=10_probes=1_seed=0" / "metrics.csv")
     assert figure1.loc[0, "digits K=10"] == round(100 * row.precision_at_10[0], 2)
     assert list(pd.read_csv(tables / "figure2_hyperplane.csv").block.unique()) == ["#Hashtables = 2 (centred)"]
     assert list(pd.read_csv(tables / "figure4_neural.csv").columns) == ["block", "metric", "digits J=4"]
@@ -295,7 +296,7 @@ def test_one_changed_metrics_file_changes_one_cell(workdir):
     config = workdir / "test-config.yaml"
     assert "Nothing to be done" in snakemake(workdir, config, "-n").output  # aggregates do not re-run by themselves
     before = pd.read_csv(workdir / "results" / "tables" / "figure1_kmeans.csv")
-    path = workdir / "results" / "digits" / "metrics" / "small-pca16" / "kmeans" / "K=5_probes=1" / "metrics.csv"
+    path = workdir / "results" / "digits" / "metrics" / "small-pca16" / "kmeans" / "K=5_probes=1_seed=0" / "metrics.csv"
     row = pd.read_csv(path)
     row.loc[0, "mAP"] = 0.123456
     row.to_csv(path, index=False)
@@ -355,8 +356,8 @@ def test_an_edit_of_a_method_module_reruns_its_jobs_and_rebuilds_them(workdir, r
     assert [w["method"] for rule, w in planned if rule == "metrics"] == ["hyperplane"]
     kmeans = {p: p.stat().st_mtime_ns for p in (root / "results" / "digits" / "metrics").rglob("kmeans/*/metrics.csv")}
     run_checkout(checkout, root)
-    assert statuses(root, "small", "hyperplane") == {"H=4_L=2_center=true": "built"}
-    provenance = root / "results" / "digits" / "metrics" / "small" / "hyperplane" / "H=4_L=2_center=true"
+    assert statuses(root, "small", "hyperplane") == {"H=4_L=2_center=true_seed=0": "built"}
+    provenance = root / "results" / "digits" / "metrics" / "small" / "hyperplane" / "H=4_L=2_center=true_seed=0"
     assert json.loads((provenance / "provenance.json").read_text())["code"] != json.loads(
         (workdir / provenance.relative_to(root) / "provenance.json").read_text())["code"]
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in kmeans.items())  # other methods untouched
@@ -392,8 +393,8 @@ def test_forcerun_of_a_method_job_rebuilds_every_configuration(workdir, tmp_path
     shutil.copytree(workdir, root, symlinks=True)
     config = root / "test-config.yaml"
     snakemake(root, config, "--forcerun", "results/digits/runs/small/kmeans.json")
-    assert statuses(root, "small", "kmeans") == {"K=5_probes=1": "built", "K=10_probes=1": "built"}
+    assert statuses(root, "small", "kmeans") == {"K=5_probes=1_seed=0": "built", "K=10_probes=1_seed=0": "built"}
     assert statuses(root, "small-pca16", "kmeans") == statuses(workdir, "small-pca16", "kmeans")  # not forced
-    for params in ("K=5_probes=1", "K=10_probes=1"):  # deterministic: the same numbers again
+    for params in ("K=5_probes=1_seed=0", "K=10_probes=1_seed=0"):  # deterministic: the same numbers again
         metrics = ("results", "digits", "metrics", "small", "kmeans", params, "metrics.csv")
         assert root.joinpath(*metrics).read_bytes() == workdir.joinpath(*metrics).read_bytes()

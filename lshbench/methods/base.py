@@ -53,7 +53,9 @@ class Index(ABC):
     @classmethod
     def build(cls, params: dict, *, seed: int = 0, device="cpu", trained: dict | None = None, **settings) -> "Index":
         """An unfitted index from its folder parameters and build settings (``trained``: its training step's
-        arrays, for methods that have one)."""
+        arrays, for methods that have one). A folder's ``seed`` (the replicate's) wins over the argument."""
+        params = dict(params)
+        seed = params.pop("seed", seed)
         return cls(**params, **settings, seed=seed, device=device)
 
     @classmethod

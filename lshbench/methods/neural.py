@@ -160,6 +160,7 @@ class NeuralLSH(HashingIndex):
     def build(cls, params: dict, *, seed: int = 0, device="cpu", trained: dict | None = None, **settings):
         if trained is None:
             raise ValueError("neural LSH is built from trained networks (its training step's model.npz)")
+        seed = params.get("seed", seed)  # a folder's seed (the replicate's) wins over the argument
         return cls.from_params(networks_from_arrays(trained, device), params, seed=seed, device=device)
 
     @classmethod

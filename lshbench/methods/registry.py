@@ -94,20 +94,36 @@ class Method:
     baseline: bool = False  # exact search: one configuration per space the other methods use, no grid
     order: int = 100  # position in the summary, the plots' legends and the plan (the report's methods first)
 
-    def plan(self, grid: dict, settings: dict) -> list[dict]:
-        """The folder parameters of every configuration of this method on one dataset, in a stable order."""
+    def plan(self, grid: dict, settings: dict, seeds=(0,)) -> list[dict]:
+        """The folder parameters of every configuration of this method on one dataset, in a stable order, each
+        configuration's replicates (``seeds``) side by side."""
         if self.configurations is not None:
-            return self.configurations(grid, settings)
-        values = []
-        for key in self.params:
-            value = grid[key] if key in self.grid else settings[key]
-            values.append(value if isinstance(value, list) else [value])
-        return [dict(zip(self.params, combination)) for combination in itertools.product(*values)]
+            planned = self.configurations(grid, settings)
+        else:
+            values = []
+            for key in self.params:
+                value = grid[key] if key in self.grid else settings[key]
+                values.append(value if isinstance(value, list) else [value])
+            planned = [dict(zip(self.params, combination)) for combination in itertools.product(*values)]
+        if not self.seeded:
+            return planned
+        return [{**params, "seed": seed} for params in planned for seed in seeds]
+
+    @property
+    def seeded(self) -> bool:
+        """Every method but the baseline draws random numbers (k-means seeding, hyperplanes, rotations, networks,
+        bit draws): each of the config's ``seeds`` is a replicate with its own folders (``..._seed=N``)."""
+        return not self.baseline
+
+    @property
+    def folder_keys(self) -> list[str]:
+        """The keys of a folder name, in order: the folder parameters, then the seed of the replicate."""
+        return [*self.params, "seed"] if self.seeded else list(self.params)
 
     def folder(self, params: Mapping) -> str:
         keys = list(params)
-        if keys != list(self.params):
-            raise ValueError(f"{self.name}: parameters {keys} are not its folder parameters {list(self.params)}")
+        if keys != self.folder_keys:
+            raise ValueError(f"{self.name}: parameters {keys} are not its folder parameters {self.folder_keys}")
         return format_params(params)
 
     def build_folder(self, text: str) -> str:
@@ -116,12 +132,17 @@ class Method:
         return format_params({key: value for key, value in params.items() if key not in self.query})
 
     def parse(self, text: str) -> dict:
-        """A folder name back to typed parameters; a name with other keys is an error naming the expected ones."""
-        return self._parse(text, list(self.params), "folder")
+        """A folder name back to typed parameters (the seed included); a name with other keys is an error naming the
+        expected ones."""
+        return self._parse(text, self.folder_keys, "folder")
 
     def parse_training(self, text: str) -> dict:
-        """A training folder name back to its typed settings (the training keys, in order)."""
-        return self._parse(text, list(self.training.keys), "training folder")
+        """A training folder name back to its typed settings (the training keys, in order, then the seed)."""
+        return self._parse(text, self.training_keys, "training folder")
+
+    @property
+    def training_keys(self) -> list[str]:
+        return [*self.training.keys, "seed"] if self.seeded else list(self.training.keys)
 
     def _parse(self, text: str, keys: list[str], what: str) -> dict:
         if not keys:
@@ -133,14 +154,14 @@ class Method:
         if match is None:
             raise ValueError(f"{self.name}: {what} '{text}' does not have the parameters {keys} in order")
         try:
-            return {key: cast(self.params[key], value) for key, value in zip(keys, match.groups())}
+            return {key: cast(self.params.get(key, int), value) for key, value in zip(keys, match.groups())}
         except ValueError as error:
             raise ValueError(f"{self.name}: {what} '{text}': {error}") from None
 
     def training_folder(self, text: str) -> str:
         """A configuration's folder name restricted to its training keys: the folder of the training it uses."""
         params = self.parse(text)
-        return format_params({key: params[key] for key in self.training.keys})
+        return format_params({key: params[key] for key in self.training_keys})
 
     def schema(self) -> tuple[dict, dict | None]:
         """JSON Schema of ``methods.<name>`` and of ``datasets[].grids.<name>`` (None without a grid)."""
@@ -202,6 +223,9 @@ def check_entry(method: Method) -> None:
                              f"(params: {_spelled(method.params)})")
     elif method.axis is not None and method.params.get(method.axis) is not int:
         raise ValueError(f"{where}: axis '{method.axis}' must be a folder parameter of type int")
+    if "seed" in method.params:
+        raise ValueError(f"{where}: 'seed' is not a folder parameter: every seeded method's folder name ends with "
+                         f"the replicate's seed (the config's seeds), added by the plan")
     odd = [name for name in method.query if name not in method.params]
     if odd:
         raise ValueError(f"{where}: query parameters {odd} are not folder parameters ({list(method.params)})")

@@ -1,6 +1,8 @@
 """One plot: a method's metrics against its parameter on one dataset, the quality/candidates trade-off, recall
 against queries per second, or a training step's history (Figure 3's loss)."""
 
+from pathlib import Path
+
 from lshbench import workflow
 from lshbench.io import atomic_path
 from lshbench.plots import history_plot, method_plot, qps_plot, tradeoff_plot
@@ -17,6 +19,15 @@ def main(sm):
             metrics = read_metrics(list(sm.params.metrics))
             if p.kind == "method":
                 method_plot(metrics, p.dataset, p.method, target)
+            elif p.kind == "retrieved":
+                import json
+
+                from lshbench.pictures import retrieved_plot
+
+                metrics = metrics.assign(path=list(sm.params.metrics))
+                dataset = json.loads(p.dataset_settings)
+                galleries = {Path(g).parent.name: g for g in sm.input.galleries}  # embeddings/{space}/gallery.parquet
+                retrieved_plot(metrics, dataset, f"resources/{p.dataset}", galleries, target)
             elif p.kind == "qps":
                 qps_plot(metrics, read_metrics(list(sm.params.timings)), p.dataset, target)
             else:

@@ -8,7 +8,8 @@ from lshbench.tables import make_table, to_markdown
 
 def main(sm):
     p = sm.params
-    table = make_table(p.kind, p.method, p.datasets, p.metrics, getattr(sm.input, "histories", []), p.trainings)
+    table = make_table(p.kind, p.method, p.datasets, p.metrics, getattr(sm.input, "histories", []), p.trainings,
+                       p.per_query)
     with atomic_path(sm.output.csv) as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(sm.output.md) as tmp:

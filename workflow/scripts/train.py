@@ -16,10 +16,11 @@ from lshbench.methods import method
 def main(sm):
     entry = method(sm.wildcards.method)
     settings = entry.parse_training(sm.wildcards.params)
+    seed = settings.pop("seed", sm.params.seed)  # the replicate's seed (the folder name's seed=N)
     device = resolve_device(sm.config["device"])
     gallery = read_embeddings(sm.input.gallery)
     x, y = torch.from_numpy(gallery.vectors), torch.from_numpy(gallery.labels)
-    arrays, history = entry.training.train(x, y, settings, seed=sm.params.seed, device=device, progress=True)
+    arrays, history = entry.training.train(x, y, settings, seed=seed, device=device, progress=True)
     with atomic_path(sm.output.model) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **{k: v.detach().cpu().numpy() for k, v in arrays.items()})

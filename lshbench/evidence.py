@@ -1,0 +1,259 @@
+"""Evidence beside every number: intervals over seeds and over queries, the best configuration at fixed budgets of
+the gallery scanned, the Pareto-optimal configurations and paired significance tests (lshbench/stats.py does the
+arithmetic; docs/evaluation.md defines each interval and test).
+
+Computed from the per-configuration files alone (metrics.csv for the means over seeds, per_query.parquet for the
+query-level resampling), so every table here is the same on every run of one config (checksums.sha256).
+
+* Over seeds: each configuration's replicates (one per seed) give the mean, the standard deviation and the Student-t
+  95% interval of the mean (``tables.replicates``).
+* Over queries: the test queries are a sample. Each query's value is first averaged over the seeds, then the queries
+  are resampled (paired: the same resampled queries for every configuration of a dataset, ``RESAMPLES`` draws from
+  ``np.random.default_rng(BOOTSTRAP_SEED)``) for the percentile interval of the mean.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .methods import REGISTRY
+from .tables import CONFIGURATION_KEYS, METRICS, configuration_of, figure_cells, replicates
+
+RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+TEST_RESAMPLES = 10000
+LEVEL = 0.95
+ALPHA = 0.05
+BUDGETS = (("1%", 0.01), ("10%", 0.10), ("any", None))  # candidates scanned, as a share of the gallery
+CRITERIA = ("recall_at_10", "mAP_all")
+COMPARED = ("average_precision_all", "precision_at_10", "recall_at_10")  # per-query columns of the paired tests
+# metrics.csv column -> the per-query column it is the mean of
+PER_QUERY = {"precision_at_10": "precision_at_10", "precision_at_50": "precision_at_50", "mAP": "average_precision",
+             "mAP_all": "average_precision_all", "recall_at_10": "recall_at_10", "recall_at_50": "recall_at_50",
+             "precision_at_100": "precision_at_100", "ndcg_at_10": "ndcg_at_10"}
+
+
+def configuration_key(path: str | Path) -> tuple[str, str, str, str]:
+    """(dataset, space, method, configuration) of results/{dataset}/metrics/{space}/{method}/{params}/<file>."""
+    parts = Path(path).parts
+    return parts[-6], parts[-4], parts[-3], configuration_of(parts[-2])
+
+
+def seed_averaged(paths) -> dict[tuple, pd.DataFrame]:
+    """Per configuration, its per-query values averaged over its seeds (rows: query ids, ascending)."""
+    frames: dict[tuple, list[pd.DataFrame]] = {}
+    for path in paths:
+        frame = pd.read_parquet(path).set_index("query_id").sort_index()
+        frames.setdefault(configuration_key(path), []).append(frame.drop(columns=["label"], errors="ignore"))
+    out = {}
+    for key, parts in frames.items():
+        index = parts[0].index
+        if any(not p.index.equals(index) for p in parts):
+            raise ValueError(f"{key}: the replicates' per_query.parquet files hold different queries; run the "
+                             f"metrics job again (snakemake --forcerun metrics)")
+        out[key] = sum(p.astype(float) for p in parts) / len(parts) if len(parts) > 1 else parts[0]
+    return out
+
+
+def query_intervals(averaged: dict[tuple, pd.DataFrame], keys: list[tuple], column: str) -> dict[tuple, tuple]:
+    """The paired percentile bootstrap interval over queries of ``column``'s mean for each configuration: one set of
+    resampled queries per dataset, shared by all its configurations."""
+    from .stats import bootstrap_intervals
+
+    out = {}
+    for dataset in dict.fromkeys(k[0] for k in keys):
+        here = [k for k in keys if k[0] == dataset and k in averaged and column in averaged[k]]
+        if not here:
+            continue
+        matrix = np.stack([averaged[k][column].to_numpy(dtype=float) for k in here])
+        _, lows, highs = bootstrap_intervals(matrix, level=LEVEL, resamples=RESAMPLES, seed=BOOTSTRAP_SEED)
+        out.update({k: (lo, hi) for k, lo, hi in zip(here, lows, highs)})
+    return out
+
+
+def figure_intervals(metrics: pd.DataFrame, per_query: list, method: str) -> pd.DataFrame:
+    """A figure's companion: per cell (block, metric, dataset, parameter value) the mean over seeds, the standard
+    deviation over seeds and the t-interval of the mean, and the bootstrap interval over queries; in percent."""
+    cells = figure_cells(metrics, method)
+    averaged = seed_averaged(per_query)
+    keys = list(dict.fromkeys(zip(cells.dataset, cells.space, [method] * len(cells), cells.configuration)))
+    bounds = {metric: query_intervals(averaged, keys, PER_QUERY[metric]) for metric in METRICS}
+    rows = []
+    for _, cell in cells.iterrows():
+        low, high = bounds[cell.metric].get((cell.dataset, cell.space, method, cell.configuration), (np.nan, np.nan))
+        rows.append({"block": cell.block, "metric": cell.metric, "dataset": cell.dataset,
+                     "parameter": cell.parameter, "value": cell.value, "space": cell.space,
+                     "configuration": cell.configuration, "seeds": cell.seeds, "mean": cell.ours,
+                     "seed_std": cell["std"], "seed_ci_low": cell["low"], "seed_ci_high": cell["high"],
+                     "query_ci_low": round(100 * low, 2), "query_ci_high": round(100 * high, 2)})
+    columns = ["block", "metric", "dataset", "parameter", "value", "space", "configuration", "seeds", "mean",
+               "seed_std", "seed_ci_low", "seed_ci_high", "query_ci_low", "query_ci_high"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Indices of the points no other point dominates (x lower or equal and y higher or equal, one strictly), by x
+    ascending: the line ann-benchmarks draws per algorithm."""
+    order = np.lexsort((-y, x))  # x ascending, then y descending
+    front, best = [], -np.inf
+    for i in order:
+        if y[i] > best:
+            front.append(i)
+            best = y[i]
+    return np.asarray(front, dtype=int)
+
+
+def _methods(configs: pd.DataFrame) -> list[str]:
+    present = set(configs["method"])
+    return [m for m in REGISTRY if m in present]
+
+
+def choose(configs: pd.DataFrame, budget: float | None, criterion: str) -> pd.Series | None:
+    """The configuration with the highest mean ``criterion`` among those scanning at most ``budget`` of the gallery
+    (ties: the configuration name); None when none fits."""
+    fit = configs if budget is None else configs[configs["candidates_fraction"] <= budget]
+    if fit.empty:
+        return None
+    return fit.sort_values([criterion, "space", "configuration"], ascending=[False, True, True]).iloc[0]
+
+
+def summary(metrics: pd.DataFrame, per_query: list, datasets: list[str]) -> pd.DataFrame:
+    """Per dataset: exact search on each space, then for each method and each budget of the gallery scanned (at
+    most 1%, 10%, any) its best configuration by recall@10 and by mAP_all, with the 95% intervals over seeds and
+    over queries of the value it was chosen by. A method with no configuration within a budget has no row there."""
+    configs = replicates(metrics)
+    averaged = seed_averaged(per_query)
+    keys = list(zip(*(configs[k] for k in CONFIGURATION_KEYS))) if len(configs) else []
+    bounds = {c: query_intervals(averaged, keys, PER_QUERY[c]) for c in CRITERIA}
+    rows = []
+
+    def line(row, budget_label, criterion):
+        key = tuple(row[k] for k in CONFIGURATION_KEYS)
+        low, high = bounds[criterion].get(key, (np.nan, np.nan))
+        return {"dataset": row["dataset"], "method": row["method"], "budget": budget_label, "chosen_by": criterion,
+                "space": row["space"], "configuration": row["configuration"], "seeds": int(row["seeds"]),
+                "value": 100 * row[criterion], "seed_ci_low": 100 * row[f"{criterion}_low"],
+                "seed_ci_high": 100 * row[f"{criterion}_high"], "query_ci_low": 100 * low,
+                "query_ci_high": 100 * high, "recall_at_10": 100 * row["recall_at_10"],
+                "mAP_all": 100 * row["mAP_all"], "precision_at_10": 100 * row["precision_at_10"],
+                "candidates_percent": 100 * row["candidates_fraction"]}
+
+    for dataset in datasets if len(configs) else []:
+        here = configs[configs["dataset"] == dataset]
+        for method in _methods(here):
+            own = here[here["method"] == method]
+            if REGISTRY[method].baseline:
+                rows += [line(row, "all", criterion) for _, row in own.iterrows() for criterion in CRITERIA]
+                continue
+            for label, budget in BUDGETS:
+                for criterion in CRITERIA:
+                    chosen = choose(own, budget, criterion)
+                    if chosen is not None:
+                        rows.append(line(chosen, label, criterion))
+    columns = ["dataset", "method", "budget", "chosen_by", "space", "configuration", "seeds", "value",
+               "seed_ci_low", "seed_ci_high", "query_ci_low", "query_ci_high", "recall_at_10", "mAP_all",
+               "precision_at_10", "candidates_percent"]
+    table = pd.DataFrame(rows, columns=columns)
+    for column in columns[7:]:
+        table[column] = table[column].astype(float).round(3 if column == "candidates_percent" else 2)
+    return table
+
+
+def pareto(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
+    """Per dataset and method, the Pareto-optimal configurations of recall@10 (mean over seeds) against the share of
+    the gallery scanned, by candidates ascending; exact search on each space once."""
+    configs = replicates(metrics)
+    rows = []
+    for dataset in datasets if len(configs) else []:
+        here = configs[configs["dataset"] == dataset]
+        groups = [(m, here[here["method"] == m]) for m in _methods(here) if not REGISTRY[m].baseline]
+        groups = [(m, own) for m, baseline in ((m, here[here["method"] == m]) for m in _methods(here))
+                  if REGISTRY[m].baseline for _, own in baseline.groupby("space", sort=True)] + groups
+        for method, own in groups:
+            own = own.reset_index(drop=True)
+            front = pareto_front(own["candidates_fraction"].to_numpy(float), own["recall_at_10"].to_numpy(float))
+            for i in front:
+                row = own.iloc[i]
+                rows.append({"dataset": dataset, "method": method, "space": row["space"],
+                             "configuration": row["configuration"], "seeds": int(row["seeds"]),
+                             "candidates_percent": round(100 * row["candidates_fraction"], 3),
+                             "recall_at_10": round(100 * row["recall_at_10"], 2),
+                             "seed_ci_low": round(100 * row["recall_at_10_low"], 2),
+                             "seed_ci_high": round(100 * row["recall_at_10_high"], 2),
+                             "mAP_all": round(100 * row["mAP_all"], 2)})
+    return pd.DataFrame(rows, columns=["dataset", "method", "space", "configuration", "seeds", "candidates_percent",
+                                       "recall_at_10", "seed_ci_low", "seed_ci_high", "mAP_all"])
+
+
+def chosen_configurations(configs: pd.DataFrame, dataset: str) -> list[pd.Series]:
+    """What a user compares on a dataset: each method's best configuration by mAP_all within 10% of the gallery
+    scanned (``budget`` "10%"; a method with none within 10%: its best at any budget, ``budget`` "any"), and exact
+    search on each space (``budget`` "all")."""
+    here = configs[configs["dataset"] == dataset]
+    out = []
+    for method in _methods(here):
+        own = here[here["method"] == method]
+        if REGISTRY[method].baseline:
+            out += [row.copy() for _, row in own.iterrows()]
+            for row in out[len(out) - len(own):]:
+                row["budget"] = "all"
+            continue
+        chosen, budget = choose(own, 0.10, "mAP_all"), "10%"
+        if chosen is None:
+            chosen, budget = choose(own, None, "mAP_all"), "any"
+        chosen = chosen.copy()
+        chosen["budget"] = budget
+        out.append(chosen)
+    return out
+
+
+def label(row) -> str:
+    """'kmeans K=100_probes=1 (resnet18, 10%)': method, configuration, space and the budget it was chosen within."""
+    return f"{row['method']} {row['configuration']} ({row['space']}, {row['budget']})"
+
+
+def significance(metrics: pd.DataFrame, per_query: list, datasets: list[str]) -> pd.DataFrame:
+    """Per dataset, every pair of methods' chosen configurations (``chosen_configurations``), and each against exact
+    search on its space, compared on per-query AP (over all relevant), P@10 and recall@10 averaged over seeds: the
+    difference of means (a - b), its paired bootstrap 95% interval, the paired randomisation test's p-value and
+    Holm's adjustment over all comparisons of the dataset; significant when the adjusted p < 0.05."""
+    from .stats import holm, paired_test
+
+    configs = replicates(metrics)
+    averaged = seed_averaged(per_query)
+    rows = []
+    for dataset in datasets if len(configs) else []:
+        chosen = chosen_configurations(configs, dataset)
+        methods = [r for r in chosen if not REGISTRY[r["method"]].baseline]
+        exact = {r["space"]: r for r in chosen if REGISTRY[r["method"]].baseline}
+        pairs = [(a, b) for i, a in enumerate(methods) for b in methods[i + 1:]]
+        pairs += [(a, exact[a["space"]]) for a in methods if a["space"] in exact]
+        found = []
+        for a, b in pairs:
+            key_a, key_b = (tuple(r[k] for k in CONFIGURATION_KEYS) for r in (a, b))
+            if key_a not in averaged or key_b not in averaged:
+                continue
+            for column in COMPARED:
+                x, y = averaged[key_a][column].to_numpy(float), averaged[key_b][column].to_numpy(float)
+                test = paired_test(x, y, resamples=TEST_RESAMPLES, seed=BOOTSTRAP_SEED)
+                found.append({"dataset": dataset, "measure": column, "a": label(a), "b": label(b),
+                              "mean_a": 100 * x.mean(), "mean_b": 100 * y.mean(),
+                              "difference": 100 * test["difference"], "ci_low": 100 * test["low"],
+                              "ci_high": 100 * test["high"], "p_value": test["p_value"]})
+        if found:
+            adjusted = holm(np.array([f["p_value"] for f in found]))
+            for f, p in zip(found, adjusted):
+                f["p_holm"] = float(p)
+                f["significant"] = "yes" if p < ALPHA else "no"
+            rows += found
+    columns = ["dataset", "measure", "a", "b", "mean_a", "mean_b", "difference", "ci_low", "ci_high", "p_value",
+               "p_holm", "significant"]
+    table = pd.DataFrame(rows, columns=columns)
+    for column in ("mean_a", "mean_b", "difference", "ci_low", "ci_high"):
+        table[column] = table[column].astype(float).round(2)
+    for column in ("p_value", "p_holm"):
+        table[column] = table[column].astype(float).round(4)
+    return table
