@@ -27,12 +27,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class WeightsUnavailable(RuntimeError):
-    """Pretrained weights cannot be obtained; the message names the file to place."""
-
-
-class DeviceUnavailable(RuntimeError):
-    """The configured device is not there."""
+from .errors import DeviceUnavailable, WeightsUnavailable  # noqa: E402,F401 (raised here, imported from here too)
 
 
 def resolve_device(device: str = "auto") -> torch.device:

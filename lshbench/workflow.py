@@ -8,7 +8,7 @@ from typing import Callable
 
 from .config import ConfigError
 from .sources import BadImage, DatasetUnavailable
-from .embed import DeviceUnavailable, WeightsUnavailable
+from .errors import DeviceUnavailable, WeightsUnavailable
 from .io import UnreadableFile
 from .methods.base import ParameterError
 
@@ -33,9 +33,9 @@ def run(snakemake, main: Callable) -> None:
     logging.basicConfig(
         stream=log_file, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
-    import torch
-
-    torch.set_num_threads(max(1, int(snakemake.threads)))
+    torch = sys.modules.get("torch")  # the scripts that compute import it; tables, plots and checksums do not (a
+    if torch is not None and type(torch).__name__ != "_LazyModule":  # lazy module is loaded only when used)
+        torch.set_num_threads(max(1, int(snakemake.threads)))
     try:
         main(snakemake)
     except USER_ERRORS as error:

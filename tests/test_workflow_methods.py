@@ -398,3 +398,30 @@ def test_forcerun_of_a_method_job_rebuilds_every_configuration(workdir, tmp_path
     for params in ("K=5_probes=1_seed=0", "K=10_probes=1_seed=0"):  # deterministic: the same numbers again
         metrics = ("results", "digits", "metrics", "small", "kmeans", params, "metrics.csv")
         assert root.joinpath(*metrics).read_bytes() == workdir.joinpath(*metrics).read_bytes()
+
+
+def test_adding_a_seed_builds_only_that_seed(workdir, tmp_path):
+    changed = copy.deepcopy(CONFIG)
+    changed["seeds"] = [0, 1]
+    copy_root = tmp_path / "copy"
+    shutil.copytree(workdir, copy_root, symlinks=True)
+    path = copy_root / "two-seeds.yaml"
+    path.write_text(yaml.safe_dump(changed))
+    planned = planned_jobs(snakemake(copy_root, path, "-n").output)
+    upstream = {(rule, w.get("space"), w.get("method")) for rule, w in planned
+                if rule in ("run_method", "train", "embed", "pca", "exact_neighbours")}
+    # every seeded method's job on each space, and the new seed's networks; exact search is not seeded
+    assert upstream == {("run_method", "small", "kmeans"), ("run_method", "small-pca16", "kmeans"),
+                        ("run_method", "small", "hyperplane"), ("run_method", "small", "neural"),
+                        ("train", "small", "neural")}
+    snakemake(copy_root, path)
+    manifest = json.loads((copy_root / "results" / "digits" / "runs" / "small" / "kmeans.json").read_text())
+    assert {c["params"]: c["status"] for c in manifest["configurations"]} == {
+        "K=5_probes=1_seed=0": "kept", "K=5_probes=1_seed=1": "built",
+        "K=10_probes=1_seed=0": "kept", "K=10_probes=1_seed=1": "built"}
+    ci = pd.read_csv(copy_root / "results" / "tables" / "figure1_kmeans_ci.csv")
+    assert set(ci.seeds) == {2} and ci.seed_ci_low.notna().all()  # two replicates: an interval in every cell
+    figure1 = pd.read_csv(copy_root / "results" / "tables" / "figure1_kmeans.csv")
+    rows = [pd.read_csv(copy_root / "results" / "digits" / "metrics" / "small" / "kmeans" / f"K=10_probes=1_seed={s}"
+                        / "metrics.csv").precision_at_10[0] for s in (0, 1)]
+    assert figure1.loc[0, "digits K=10"] == round(100 * (rows[0] + rows[1]) / 2, 2)  # the mean over seeds
