@@ -42,25 +42,27 @@ def replicates(metrics: pd.DataFrame, interval_columns=None, level: float = 0.95
     metrics) the standard deviation over seeds and the t-interval of the mean (``{column}_std``, ``_low``,
     ``_high``; NaN with one seed); ``seeds``: how many replicates. With one seed a metric's mean is its value, bit
     for bit."""
-    from .stats import t_interval
+    from scipy.special import stdtrit  # Student t's quantile (scipy.stats takes seconds to import)
 
     if metrics.empty:
         return metrics.assign(configuration=[], seeds=[])
     columns = list(interval_columns or dict.fromkeys([*METRICS, *SUMMARY_PERCENT, "candidates_fraction"]))
     frame = metrics.assign(configuration=metrics["params"].map(configuration_of))
-    numeric = [c for c in frame.select_dtypes("number").columns if c not in ("seed",)]
-    rows = []
-    for _, group in frame.groupby(CONFIGURATION_KEYS, sort=False):
-        row = group.iloc[0].copy()
-        for column in numeric:
-            row[column] = group[column].mean() if len(group) > 1 else group[column].iloc[0]
-        for column in columns:
-            if column in group:
-                _, std, low, high = t_interval(group[column].to_numpy(dtype=float), level)
-                row[f"{column}_std"], row[f"{column}_low"], row[f"{column}_high"] = std, low, high
-        row["seeds"] = len(group)
-        rows.append(row)
-    return pd.DataFrame(rows).reset_index(drop=True)
+    numeric = [c for c in frame.select_dtypes("number").columns if c != "seed"]
+    columns = [c for c in columns if c in numeric]
+    grouped = frame.groupby(CONFIGURATION_KEYS, sort=False)
+    out = frame.drop_duplicates(CONFIGURATION_KEYS).set_index(CONFIGURATION_KEYS)  # the first replicate's row
+    counts = grouped.size().reindex(out.index)
+    out[numeric] = grouped[numeric].mean().reindex(out.index)  # one replicate: its value, bit for bit
+    std = grouped[columns].std(ddof=1).reindex(out.index)
+    quantile = counts.map(lambda n: float(stdtrit(n - 1, (1 + level) / 2)) if n > 1 else np.nan)
+    half = std.mul(quantile / np.sqrt(counts), axis=0)
+    for column in columns:
+        out[f"{column}_std"] = std[column]
+        out[f"{column}_low"] = out[column] - half[column]
+        out[f"{column}_high"] = out[column] + half[column]
+    out["seeds"] = counts
+    return out.reset_index()[[*frame.columns, *(c for c in out.columns if c not in frame.columns)]]
 
 
 def report_numbers() -> pd.DataFrame:

@@ -76,8 +76,9 @@ def test_metrics_carry_the_index_parameters(workdir):
 
 
 KMEANS_JOBS = {("run_method", space, "kmeans") for space in ("small", "small-pca16")}
-KMEANS_DOWNSTREAM = {"metrics", "collect_metrics", "table figure1_kmeans", "table vs_report", "table summary", "plot digits_kmeans",
-                     "plot digits_tradeoff", "plot digits_qps", "checksums", "all"}
+KMEANS_DOWNSTREAM = {"metrics", "collect_metrics", "table figure1_kmeans", "table figure1_kmeans_ci", "table vs_report",
+                     "table summary", "table pareto", "table significance", "plot digits_kmeans",
+                     "plot digits_tradeoff", "plot digits_qps", "plot digits_retrieved", "checksums", "all"}
 
 
 def job_name(rule: str, wildcards: dict) -> str:
@@ -240,7 +241,8 @@ def test_grid_change_runs_only_new_configurations(workdir, tmp_path):
     downstream = {job_name(rule, w) for rule, w in planned if rule not in upstream}
     assert downstream == {"metrics", "collect_metrics", "table figure1_kmeans", "table figure4_neural", "table vs_report",
                           "table summary", "plot digits_kmeans", "plot digits_neural", "plot digits_tradeoff",
-                          "plot digits_qps", "checksums", "all"}  # not figure2 or figure3: their inputs did not change
+                          "plot digits_qps", "checksums", "all", "table figure1_kmeans_ci", "table figure4_neural_ci",
+                          "table pareto", "table significance", "plot digits_retrieved"}  # not figure2 or figure3: their inputs did not change
     # ... and build only the new configurations, keeping the others' files (run on a copy of the results)
     copy_root = tmp_path / "copy"
     shutil.copytree(workdir, copy_root, symlinks=True)
@@ -352,7 +354,8 @@ def test_an_edit_of_a_method_module_reruns_its_jobs_and_rebuilds_them(workdir, r
         ("run_method", "small", "hyperplane")}
     assert {job_name(rule, w) for rule, w in planned if rule not in upstream} == {
         "metrics", "collect_metrics", "table figure2_hyperplane", "table vs_report", "table summary",
-        "plot digits_hyperplane", "plot digits_tradeoff", "plot digits_qps", "checksums", "all"}
+        "plot digits_hyperplane", "plot digits_tradeoff", "plot digits_qps", "checksums", "all",
+        "table figure2_hyperplane_ci", "table pareto", "table significance", "plot digits_retrieved"}
     assert [w["method"] for rule, w in planned if rule == "metrics"] == ["hyperplane"]
     kmeans = {p: p.stat().st_mtime_ns for p in (root / "results" / "digits" / "metrics").rglob("kmeans/*/metrics.csv")}
     run_checkout(checkout, root)

