@@ -53,7 +53,10 @@ def replicates(metrics: pd.DataFrame, interval_columns=None, level: float = 0.95
     grouped = frame.groupby(CONFIGURATION_KEYS, sort=False)
     out = frame.drop_duplicates(CONFIGURATION_KEYS).set_index(CONFIGURATION_KEYS)  # the first replicate's row
     counts = grouped.size().reindex(out.index)
-    out[numeric] = grouped[numeric].mean().reindex(out.index)  # one replicate: its value, bit for bit
+    # a column the replicates share (a parameter, or a metric equal on every seed) keeps its value bit for bit (the
+    # mean of three 0.4s is not 0.4), the others are averaged
+    same = grouped[numeric].nunique(dropna=False).reindex(out.index) <= 1
+    out[numeric] = out[numeric].where(same, grouped[numeric].mean().reindex(out.index))
     std = grouped[columns].std(ddof=1).reindex(out.index)
     quantile = counts.map(lambda n: float(stdtrit(n - 1, (1 + level) / 2)) if n > 1 else np.nan)
     half = std.mul(quantile / np.sqrt(counts), axis=0)

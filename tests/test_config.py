@@ -126,11 +126,12 @@ def test_default_config_dry_runs_offline(tmp_path, repo):
     assert counts["fetch_weights"] == 2  # resnet18, resnet50 IMAGENET1K_V1
     assert counts["embed"] == 3 * 2 * 2  # datasets x models x splits
     assert counts["pca"] == 3 * 2  # 248 dims and 95% variance on ResNet-18
-    kmeans = 2 * (5 + 5 + 4) * 3  # Figure 1: two spaces x (CIFAR-10, CIFAR-100, ImageNet grids) x probes 1, 2, 4
-    hyperplane = 3 * (5 + 5 + 4)  # Figure 2: L in 3, 6, 12
-    neural = 2 * (4 + 4 + 3)  # Figure 4, standardised and as the report (standardize: [true, false])
+    seeds = 5  # config.yaml's seeds: every randomised configuration five times, exact search once
+    kmeans = 2 * (5 + 5 + 4) * 3 * seeds  # Figure 1: two spaces x (CIFAR-10, CIFAR-100, ImageNet grids) x probes 1, 2, 4
+    hyperplane = 3 * (5 + 5 + 4) * seeds  # Figure 2: L in 3, 6, 12
+    neural = 2 * (4 + 4 + 3) * seeds  # Figure 4, standardised and as the report (standardize: [true, false])
     exact = 3 * 3  # resnet18, resnet18-pca248, resnet50 on each dataset
-    assert counts["train"] == 2 * 3
+    assert counts["train"] == 2 * 3 * seeds  # a network per standardize value, dataset and seed
     # one job per dataset, space and method builds and evaluates all of that grid's configurations
     assert counts["run_method"] == 3 * (2 + 1 + 1 + 3)  # k-means on 2 spaces, hyperplanes, neural, exact on 3
     assert counts["metrics"] == counts["run_method"]  # each method job's metrics, derived from its rankings

@@ -146,3 +146,11 @@ def test_significance_without_a_difference_is_not_significant(tmp_path):
     table = significance(metrics, paths, ["d"])
     pair = table[(table.a.str.startswith("kmeans")) & (table.b.str.startswith("hyperplane"))]
     assert (pair.significant == "no").all() and (pair.ci_low < 0).all() and (pair.ci_high > 0).all()
+
+
+def test_parameters_shared_by_the_replicates_keep_their_values():
+    rows = [row("neural", f"J=4_seed={s}", s, J=4, L=8, gamma=0.4, precision_at_10=v)
+            for s, v in enumerate([0.1, 0.2, 0.3])]
+    out = replicates(pd.DataFrame(rows))
+    assert out.gamma[0] == 0.4 and out.J[0] == 4  # (0.4 + 0.4 + 0.4) / 3 would not be 0.4
+    assert out.precision_at_10[0] == pytest.approx(0.2)
