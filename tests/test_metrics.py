@@ -135,11 +135,11 @@ def test_kmeans_probes_share_one_build_and_are_evaluated_each(data, monkeypatch)
     real_fit = batch.fit
     monkeypatch.setattr(batch, "fit", lambda index, *a: fits.append(index.params()["K"]) or real_fit(index, *a))
     settings = {"algorithm": "lloyd", "max_iter": 10, "tol": 0.0001, "init_sample": None}
-    configs = [Configuration("toy", "raw", "kmeans", f"K=100_probes={p}") for p in (1, 2, 4)]
+    configs = [Configuration("toy", "raw", "kmeans", f"K=100_probes={p}_seed=0") for p in (1, 2, 4)]
     assert [row["status"] for row in run(configs, gallery, query, exact, settings)] == ["built"] * 3
     assert fits == [100]  # one k-means fit for three probe values
     folders = sorted(p.name for p in (configs[0].index_folder.parent).iterdir())
-    assert folders == ["K=100"]
+    assert folders == ["K=100_seed=0"]
     info = json.loads((configs[0].index_folder / "index.json").read_text())
     assert "probes" not in info["params"] and info["query_params"] == ["probes"]
     candidates = [read_ranking(c.metrics_folder / "ranking.parquet").n_candidates.mean() for c in configs]
@@ -166,10 +166,10 @@ def test_multiprobe_radii_share_one_set_of_tables(data, monkeypatch):
     fits = []
     real_fit = batch.fit
     monkeypatch.setattr(batch, "fit", lambda index, *a: fits.append(index.params()) or real_fit(index, *a))
-    configs = [Configuration("toy", "raw", "multiprobe", f"H=6_L=2_probes_radius={r}_center=true") for r in (0, 1, 2)]
+    configs = [Configuration("toy", "raw", "multiprobe", f"H=6_L=2_probes_radius={r}_center=true_seed=0") for r in (0, 1, 2)]
     run(configs, gallery, query, exact, {})
     assert len(fits) == 1
-    assert sorted(p.name for p in configs[0].index_folder.parent.iterdir()) == ["H=6_L=2_center=true"]
+    assert sorted(p.name for p in configs[0].index_folder.parent.iterdir()) == ["H=6_L=2_center=true_seed=0"]
     for config, radius in zip(configs, (0, 1, 2)):  # the same candidates as tables built for that radius alone
         own = MultiProbeLSH(6, 2, probes_radius=radius, center=True, seed=0).fit(torch.from_numpy(gallery.vectors))
         expected = own.candidates(torch.from_numpy(query.vectors)).counts().numpy()

@@ -154,6 +154,7 @@ def test_offline_missing_weights_names_the_file(tmp_path):
 
 def test_a_non_resnet_backbone_runs_through_the_workflow(tmp_path):
     config = {
+        "seeds": [0],
         "embedding": {"batch_size": 64, "num_workers": 0, "threads": 1},
         "evaluation": {"threads": 1, "latency_queries": 5},
         "datasets": [{"name": "digits", "source": "digits", "gallery_limit": 200, "query_limit": 50,
@@ -166,7 +167,7 @@ def test_a_non_resnet_backbone_runs_through_the_workflow(tmp_path):
     assert gallery.vectors.shape == (200, 1024)  # the features before MobileNetV3's last linear layer
     assert read_metadata(tmp_path / "results" / "digits" / "embeddings" / "mnet" / "query.parquet")["arch"] == \
         "mobilenet_v3_small"
-    assert (tmp_path / "results" / "digits" / "metrics" / "mnet" / "kmeans" / "K=5_probes=1" / "metrics.csv").is_file()
+    assert (tmp_path / "results" / "digits" / "metrics" / "mnet" / "kmeans" / "K=5_probes=1_seed=0" / "metrics.csv").is_file()
 
 
 def test_an_unknown_backbone_is_a_clear_error(tmp_path):
