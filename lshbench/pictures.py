@@ -201,11 +201,13 @@ def retrieved_plot(metrics, dataset: dict, root: str | os.PathLike, galleries: d
     picks = pick_queries(first.query_ids, first.labels)
     query_images = dict(zip(picks.tolist(), images_by_id(dataset, root, "query", picks)))
     query_labels = dict(zip(np.asarray(first.query_ids).tolist(), np.asarray(first.labels).tolist()))
-    tops = {}
+    tops, spaces = {}, {}
     for row, ranking in rankings:
-        table = pq.read_table(galleries[row["space"]], columns=["id", "label"])
-        ids, labels = table.column("id").to_numpy(), table.column("label").to_numpy()
-        by_id = dict(zip(ids.tolist(), labels.tolist()))
+        if row["space"] not in spaces:  # each space's gallery ids and labels, read once
+            table = pq.read_table(galleries[row["space"]], columns=["id", "label"])
+            ids = table.column("id").to_numpy()
+            spaces[row["space"]] = ids, dict(zip(ids.tolist(), table.column("label").to_numpy().tolist()))
+        ids, by_id = spaces[row["space"]]
         tops[label(row)] = [(top, [by_id[int(i)] for i in top]) for top in top_gallery_ids(ranking, ids, picks)]
     wanted = sorted({int(i) for found in tops.values() for top, _ in found for i in top})
     gallery_images = dict(zip(wanted, images_by_id(dataset, root, "gallery", wanted)))
