@@ -154,6 +154,7 @@ def check(config: dict) -> None:
                 raise ConfigError(f"{where}.pca: two entries give the same space name '{name}' (variance targets "
                                   f"that round alike); remove one")
     check_methods(config)
+    check_hamming(config)
 
 
 def check_arch(arch, where: str) -> None:
@@ -219,6 +220,58 @@ def plan(config: dict) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def hamming_plan(config: dict) -> list[tuple[str, str, str, int, str]]:
+    """Every (dataset, space, method, bits, folder) of the Hamming-ranking protocol, in a stable order: per dataset
+    with ``hamming.bits``, each method that makes codes (its registry entry's ``hamming``) on each of its spaces there,
+    one build per code length B and replicate (seeded methods: each of the config's seeds; deterministic ones once).
+    ``folder``: the build's folder parameters, as a bucket configuration's (its training folder follows from it)."""
+    rows = []
+    for dataset in config["datasets"]:
+        bits = (dataset.get("hamming") or {}).get("bits") or []
+        here = dataset_spaces(config, dataset)
+        for name, entry in REGISTRY.items():
+            if entry.hamming is None or not bits:
+                continue
+            settings = config["methods"][name]
+            for space in [s for s in settings.get("spaces", []) if s in here]:
+                for b in bits:
+                    params = entry.hamming(b, settings)
+                    replicates = [{**params, "seed": seed} for seed in config["seeds"]] if entry.seeded else [params]
+                    rows += [(dataset["name"], space, name, b, entry.folder(p)) for p in replicates]
+    return rows
+
+
+def literature_protocols() -> list[str]:
+    """The protocols of the published numbers (lshbench/data/literature_hashing.csv), without pandas."""
+    import csv
+    from importlib import resources
+
+    text = resources.files("lshbench").joinpath("data/literature_hashing.csv").read_text()
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("# "))
+    return list(dict.fromkeys(row["protocol"] for row in rows))
+
+
+def check_hamming(config: dict) -> None:
+    protocols = None
+    for i, dataset in enumerate(config["datasets"]):
+        where = f"datasets[{i}] ('{dataset['name']}').hamming"
+        settings = dataset.get("hamming") or {}
+        if settings.get("protocol") is not None:
+            protocols = protocols or literature_protocols()
+            if settings["protocol"] not in protocols:
+                raise ConfigError(f"{where}.protocol: '{settings['protocol']}' is not a protocol of "
+                                  f"lshbench/data/literature_hashing.csv ({', '.join(protocols)}); use one of them, "
+                                  f"or null")
+        for name, entry in REGISTRY.items():
+            if entry.hamming is None:
+                continue
+            for b in settings.get("bits", []):
+                try:
+                    entry.hamming(b, config["methods"][name])  # raises for a length the settings cannot give
+                except ValueError as error:
+                    raise ConfigError(f"{where}.bits: {b} bits for {name}: {error}") from None
+
+
 def schema(path: str | Path) -> dict:
     """The config schema (schemas/config.schema.yaml) with each registered method's ``methods.<name>`` block and
     ``datasets[].grids.<name>`` grid filled in from the method registry, and the dataset fields of every source (the
@@ -277,9 +330,12 @@ def check_methods(config: dict) -> None:
         if gridded and not settings["spaces"]:
             raise ConfigError(f"methods.{method}.spaces is empty but datasets {gridded} have a grids.{method}: "
                               f"name the spaces it runs on (e.g. {known[:1]}) or remove the grids")
-        if settings["spaces"] and not gridded:
+        coded = REGISTRY[method].hamming is not None and any(
+            (d.get("hamming") or {}).get("bits") for d in config["datasets"])
+        if settings["spaces"] and not gridded and not coded:
             raise ConfigError(f"methods.{method}.spaces is set ({settings['spaces']}) but no dataset has a "
-                              f"grids.{method}: add one to a dataset or set methods.{method}.spaces: []")
+                              f"grids.{method}{' or hamming.bits' if REGISTRY[method].hamming else ''}: add one to a "
+                              f"dataset or set methods.{method}.spaces: []")
         for i, dataset in enumerate(config["datasets"]):
             here = dataset_spaces(config, dataset)
             if method in (dataset.get("grids") or {}) and settings["spaces"] and not set(settings["spaces"]) & set(here):

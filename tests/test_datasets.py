@@ -29,6 +29,26 @@ def test_cifar10_archive_is_read_by_torchvision(tmp_path):
     assert opened.class_names[3] == "class3"
 
 
+def test_cifar10_pooled_split_draws_queries_per_class(tmp_path):
+    """The hashing literature's protocol: train and test pooled (ids 0-49 train, 50-59 test here), a seeded draw of
+    queries_per_class per class as queries, every other image in the gallery."""
+    truth = write_cifar10(tmp_path, per_batch=10)  # 50 train (5 per class) and 10 test images
+    images = np.concatenate([truth["gallery"][0], truth["query"][0]])
+    labels = np.concatenate([truth["gallery"][1], truth["query"][1]])
+    cfg = settings(name="c10", source="cifar10", verify_checksums=False, queries_per_class=1)
+    prepare(cfg, tmp_path)
+    gallery, query = (open_split(cfg, tmp_path, split, image_size=32) for split in ("gallery", "query"))
+    assert np.bincount(query.labels, minlength=10).tolist() == [1] * 10
+    np.testing.assert_array_equal(np.sort(np.concatenate([gallery.ids, query.ids])), np.arange(60))
+    for opened in (gallery, query):
+        np.testing.assert_array_equal(opened.images, images[opened.ids])
+        np.testing.assert_array_equal(opened.labels, labels[opened.ids])
+    again = open_split(cfg, tmp_path, "query", image_size=32)
+    np.testing.assert_array_equal(again.ids, query.ids)  # seeded: the same draw every time
+    other = open_split({**cfg, "seed": 1}, tmp_path, "query", image_size=32)
+    assert not np.array_equal(other.ids, query.ids)
+
+
 def test_cifar100_archive_uses_fine_labels(tmp_path):
     truth = write_cifar100(tmp_path)
     cfg = settings(name="c100", source="cifar100", verify_checksums=False)

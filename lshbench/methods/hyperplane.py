@@ -62,6 +62,9 @@ METHOD = register(Method(
     # L, then H, then centring: the report's order (one block per L)
     configurations=lambda grid, settings: [{"H": H, "L": L, "center": center} for L in grid["L"] for H in grid["H"]
                                            for center in settings["center"]],
+    # the literature's LSH baseline (sign random projections): one table of B hyperplanes through the gallery mean, as
+    # PCAH, ITQ and spectral hashing centre the data too
+    hamming=lambda bits, settings: {"H": bits, "L": 1, "center": True},
     axis="H", table="figure2_hyperplane", block=_hyperplane_block, series=("L", "center"), colour="tab:orange",
     caption="The report's Figure 2 (random-hyperplane LSH) in its layout: precision@10, precision@50 and mAP in "
             "percent, one block per number of hash tables L, one column per dataset and number of hyperplanes H. "

@@ -115,6 +115,7 @@ METHOD = register(Method(
                              "description": "rotation updates per table (Gong and Lazebnik: 50)"}},
     configurations=lambda grid, settings: [{"H": H, "L": L} for L in grid["L"] for H in grid["H"]],
     build_settings=lambda settings, grid: {"iterations": settings["iterations"]},
+    hamming=lambda bits, settings: {"H": bits, "L": 1},
     axis="H", table="itq", block=lambda row: f"#Hashtables = {int(row['L'])}", series=("L",), colour="tab:purple",
     caption="ITQ (Gong and Lazebnik, 2011; not in the report) in the layout of Figure 2: precision@10, precision@50 "
             "and mAP in percent, one block per number of hash tables L, one column per dataset and code length H "

@@ -261,6 +261,15 @@ def _neural_checks(settings: dict, grid: dict, sizes: dict | None, where: str) -
                              f"outputs)")
 
 
+def _neural_hamming(bits: int, settings: dict) -> dict:
+    """A B-bit code for Hamming ranking: table 0's J = B bits drawn from the network of the first training setting,
+    the networks the bucket configurations train (one training serves both protocols)."""
+    if bits > settings["H"]:
+        raise ValueError(f"neural LSH draws its bits from the network's H = {settings['H']} outputs "
+                         f"(methods.neural.H); choose bits <= {settings['H']}")
+    return _neural_configurations({"J": [bits]}, settings)[0]
+
+
 METHOD = register(Method(
     name="neural", order=3, title="neural LSH", index="NeuralLSH", module=__name__,
     params={"H": int, "J": int, "L": int, "networks": str, "standardize": bool, "epochs": int, "lr": float,
@@ -282,7 +291,7 @@ METHOD = register(Method(
                                        "silent) and/or not (false: the report read literally); each value is its own "
                                        "training and Figure 4 block"},
     },
-    configurations=_neural_configurations, checks=_neural_checks,
+    configurations=_neural_configurations, checks=_neural_checks, hamming=_neural_hamming,
     axis="J", table="figure4_neural", block=_neural_block, series=("L", "networks", "standardize"),
     colour="tab:green",
     caption="The report's Figure 4 (neural LSH, 8 hash tables) in its layout: precision@10, precision@50 and mAP in "

@@ -92,6 +92,9 @@ class Method:
     query: tuple[str, ...] = ()  # folder parameters applied at query time (FAISS's nprobe): one index serves them all
     training: Training | None = None
     baseline: bool = False  # exact search: one configuration per space the other methods use, no grid
+    # A method that makes binary codes: the folder parameters (without the seed) of a build whose ``hamming_codes``
+    # are B bits, from B and the method's settings; the Hamming-ranking protocol (lshbench.hamming) ranks by them.
+    hamming: Callable[[int, dict], dict] | None = None
     order: int = 100  # position in the summary, the plots' legends and the plan (the report's methods first)
 
     def plan(self, grid: dict, settings: dict, seeds=(0,)) -> list[dict]:

@@ -1,5 +1,7 @@
 """CIFAR-10 and CIFAR-100 through torchvision: the python-version archive, downloaded or placed by the user; the
-gallery is the train split (50,000 images), the queries the test split (10,000)."""
+gallery is the train split (50,000 images), the queries the test split (10,000). With ``queries_per_class`` the
+learning-to-hash literature's other protocol: the 60,000 images pooled (ids: train 0-49,999, then test 50,000-59,999),
+a seeded draw of that many queries per class, the rest the gallery (100 per class: 1,000 queries, 59,000 gallery)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DatasetUnavailable, ImageSplit, fixed_sizes, limit_images
+from .base import DatasetUnavailable, ImageSplit, fixed_sizes, limit_images, limited
 from .registry import EMBEDDED, Source, register
 
+QUERIES_PER_CLASS = {"type": ["integer", "null"], "minimum": 1, "default": None,
+                     "description": "pool train and test and draw this many queries per class (seeded), the rest the "
+                                    "gallery: 100 is the hashing literature's 1,000 / 59,000 protocol on CIFAR-10; "
+                                    "null keeps torchvision's train/test split"}
 VERIFY_CHECKSUMS = {"type": "boolean", "default": True,
                     "description": "false accepts a re-packaged archive whose MD5 differs from torchvision's"}
 
@@ -127,23 +133,73 @@ def _prepare_cifar(cfg: dict, root: Path) -> None:
         ) from error
 
 
+def pooled_queries(labels: np.ndarray, per_class: int, seed: int, dataset: str,
+                   class_names: list[str] | None = None) -> np.ndarray:
+    """Sorted positions of a seeded draw of ``per_class`` items of every class: the queries of a pooled split."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        if len(members) <= per_class:
+            name = class_names[label] if class_names is not None and 0 <= label < len(class_names) else label
+            raise ValueError(f"dataset '{dataset}': queries_per_class {per_class} leaves class {name!r} (with "
+                             f"{len(members)} images) nothing in the gallery; choose fewer than {len(members)}")
+        chosen.append(rng.choice(members, per_class, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
 def _open_cifar(cfg: dict, root: Path, split: str, image_size: int) -> ImageSplit:
     cls = _cifar_class(cfg["source"], cfg["verify_checksums"])
-    data = cls(str(root), train=(split == "gallery"), download=False)
-    labels = np.asarray(data.targets, dtype=np.int32)
-    ids = np.arange(len(labels), dtype=np.int64)
-    return limit_images(cfg, ImageSplit(cfg["name"], split, ids, labels, list(data.classes), images=np.asarray(data.data)))
+    per_class = cfg.get("queries_per_class")
+    if per_class is None:
+        data = cls(str(root), train=(split == "gallery"), download=False)
+        labels = np.asarray(data.targets, dtype=np.int32)
+        ids = np.arange(len(labels), dtype=np.int64)
+        return limit_images(cfg, ImageSplit(cfg["name"], split, ids, labels, list(data.classes),
+                                            images=np.asarray(data.data)))
+    parts = [cls(str(root), train=train, download=False) for train in (True, False)]
+    labels = np.concatenate([np.asarray(p.targets, dtype=np.int32) for p in parts])
+    images = np.concatenate([np.asarray(p.data) for p in parts])
+    query = np.zeros(len(labels), dtype=bool)
+    query[pooled_queries(labels, per_class, cfg["seed"], cfg["name"], list(parts[0].classes))] = True
+    keep = np.flatnonzero(query if split == "query" else ~query)
+    return limit_images(cfg, ImageSplit(cfg["name"], split, keep.astype(np.int64), labels[keep],
+                                        list(parts[0].classes), images=images[keep]))
+
+
+def _check_per_class(classes: int):
+    per_class_images = 60000 // classes
+
+    def checks(dataset: dict, where: str) -> None:
+        per_class = dataset.get("queries_per_class")
+        if per_class is not None and per_class >= per_class_images:
+            raise ValueError(f"{where}.queries_per_class: {per_class} leaves nothing in the gallery: CIFAR-{classes} "
+                             f"has {per_class_images} images per class; choose fewer")
+
+    return checks
+
+
+def _cifar_sizes(classes: int):
+    """Train/test sizes, or the pooled 60,000 less the queries, after the limits."""
+    def sizes(dataset: dict, scale: float) -> dict[str, int]:
+        per_class = dataset.get("queries_per_class")
+        if per_class is None:
+            return fixed_sizes(50000, 10000)(dataset, scale)
+        return limited(dataset, {"gallery": 60000 - per_class * classes, "query": per_class * classes})
+
+    return sizes
 
 
 for _name, _classes in (("cifar10", 10), ("cifar100", 100)):
     register(Source(
         name=_name,
-        title=f"CIFAR-{_classes} through torchvision (train: gallery, test: queries)",
+        title=f"CIFAR-{_classes} through torchvision (train: gallery, test: queries; or pooled, queries_per_class)",
         module=__name__,
         kind=EMBEDDED,
-        fields={"verify_checksums": VERIFY_CHECKSUMS},
+        fields={"verify_checksums": VERIFY_CHECKSUMS, "queries_per_class": QUERIES_PER_CLASS},
         classes=_classes,
-        sizes=fixed_sizes(50000, 10000),
+        sizes=_cifar_sizes(_classes),
+        checks=_check_per_class(_classes),
         prepare=_prepare_cifar,
         open_split=_open_cifar,
         order=10 + _classes // 10,

@@ -24,7 +24,7 @@ SYNTHETIC = "synthetic"  # vectors drawn in every model's space, no download (ru
 KINDS = (EMBEDDED, IMPORTED, SYNTHETIC)
 
 # Fields every source has: they are the schema's own (schemas/config.schema.yaml), not a source's.
-COMMON = ("name", "source", "gallery_limit", "query_limit", "grids")
+COMMON = ("name", "source", "gallery_limit", "query_limit", "grids", "hamming")
 
 
 @dataclass(frozen=True)
