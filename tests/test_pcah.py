@@ -73,3 +73,72 @@ def test_deterministic_runs_once_without_a_seed():
 def test_more_bits_than_dimensions_is_a_clear_error(digits):
     with pytest.raises(ParameterError, match="PCAH H=65 exceeds the 64 dimensions of this space"):
         PCAH(65).fit(digits[0])
+
+
+def test_deterministic_methods_run_through_the_workflow_path_beside_a_seeded_one(tmp_path, monkeypatch):
+    """run_batch (the run_method job's code) builds PCAH and spectral hashing once per H, with no seed in folders,
+    params or metrics; a second run keeps them; the tables and the evidence take them beside ITQ's two replicates
+    (one replicate: no seed interval)."""
+    import glob
+
+    import pandas as pd
+
+    from lshbench.batch import Configuration, run_batch
+    from lshbench.io import Embeddings, read_embeddings, write_embeddings
+    from lshbench.metrics import write_metrics
+    from lshbench.ranking import read_ranking
+    from lshbench.tables import make_table
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(5, 16))
+
+    def split(n):
+        labels = rng.integers(0, 5, n).astype(np.int32)
+        vectors = (centres[labels] + rng.normal(size=(n, 16))).astype(np.float32)
+        return Embeddings(ids=np.arange(n), labels=labels, vectors=vectors, metadata={})
+
+    write_embeddings("gallery.parquet", split(400))
+    write_embeddings("query.parquet", split(60))
+    gallery, query = read_embeddings("gallery.parquet"), read_embeddings("query.parquet")
+    g = gallery.vectors / np.linalg.norm(gallery.vectors, axis=1, keepdims=True)
+    q = query.vectors / np.linalg.norm(query.vectors, axis=1, keepdims=True)
+    exact = -np.sort(-(q @ g.T), axis=1)[:, :50].astype(np.float32)
+    jobs = {}
+    for name, grid, settings in [("pcah", {"H": [4, 8]}, {}), ("spectral", {"H": [4, 8]}, {}),
+                                 ("itq", {"H": [4], "L": [1]}, {"iterations": 50})]:
+        entry = REGISTRY[name]
+        configs = [Configuration("toy", "raw", name, entry.folder(p)) for p in entry.plan(grid, settings, [0, 1])]
+        jobs[name] = (configs, entry.build_settings(settings, grid))
+    assert [c.params for c in jobs["pcah"][0]] == ["H=4", "H=8"]
+    assert [c.params for c in jobs["itq"][0]] == ["H=4_L=1_seed=0", "H=4_L=1_seed=1"]
+
+    def run(name):
+        configs, settings = jobs[name]
+        return [row["status"] for row in run_batch(
+            configs, gallery=gallery, query=query, exact_scores=exact, settings=settings, seed=0,
+            inputs={"gallery": "gallery.parquet", "query": "query.parquet"}, device=torch.device("cpu"),
+            memory_mb=64, latency_queries=5, progress=False)]
+
+    for name, (configs, _) in jobs.items():
+        assert run(name) == ["built"] * len(configs)
+        for config in configs:
+            write_metrics(config.metrics_folder, read_ranking(config.metrics_folder / "ranking.parquet"),
+                          gallery.labels, exact)
+    assert run("pcah") == ["kept", "kept"] and run("spectral") == ["kept", "kept"]
+    row = pd.read_csv("results/toy/metrics/raw/spectral/H=8/metrics.csv").iloc[0]
+    assert row["H"] == 8 and "seed" not in row
+    assert load_index("results/toy/index/raw/pcah/H=4").params() == {"H": 4}
+
+    metrics = sorted(glob.glob("results/toy/metrics/*/*/*/metrics.csv"))
+    per_query = sorted(glob.glob("results/toy/metrics/*/*/*/per_query.parquet"))
+    figure = make_table("figure", "pcah", ["toy"], metrics, [], [], per_query)
+    assert list(figure.columns[-2:]) == ["toy H=4", "toy H=8"] and set(figure["block"]) == {"#Hashtables = 1"}
+    ci = make_table("figure_ci", "spectral", ["toy"], metrics, [], [], per_query)
+    assert set(ci["seeds"]) == {1} and ci["seed_ci_low"].isna().all() and ci["query_ci_low"].notna().all()
+    pareto = make_table("pareto", "", ["toy"], metrics, [], [], per_query)
+    assert {"pcah", "spectral", "itq"} <= set(pareto["method"])
+    assert set(pareto.loc[pareto["method"] == "itq", "seeds"]) == {2}
+    assert set(pareto.loc[pareto["method"] == "pcah", "configuration"]) <= {"H=4", "H=8"}
+    summary = make_table("summary", "", ["toy"], metrics, [], [], per_query)
+    assert {"pcah", "spectral", "itq"} <= set(summary["method"])
