@@ -13,7 +13,7 @@ import numpy as np
 from ..lazy import lazy_import
 
 from ..candidates import Candidates
-from .registry import ParameterError  # noqa: F401 (raised by methods, imported from here)
+from .registry import REGISTRY, ParameterError  # noqa: F401 (ParameterError: raised by methods, imported from here)
 
 torch = lazy_import("torch")
 
@@ -53,9 +53,13 @@ class Index(ABC):
     @classmethod
     def build(cls, params: dict, *, seed: int = 0, device="cpu", trained: dict | None = None, **settings) -> "Index":
         """An unfitted index from its folder parameters and build settings (``trained``: its training step's
-        arrays, for methods that have one). A folder's ``seed`` (the replicate's) wins over the argument."""
+        arrays, for methods that have one). A folder's ``seed`` (the replicate's) wins over the argument; a method
+        registered deterministic (``randomised=False``) takes no seed."""
         params = dict(params)
         seed = params.pop("seed", seed)
+        entry = REGISTRY.get(cls.method)
+        if entry is not None and not entry.seeded:
+            return cls(**params, **settings, device=device)
         return cls(**params, **settings, seed=seed, device=device)
 
     @classmethod

@@ -228,7 +228,15 @@ class HashingIndex(Index):
     tables: HashTables
 
     def codes(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """One (N, B) bool code per table (L tables) of the vectors x (N, D)."""
         raise NotImplementedError
+
+    def hamming_codes(self, x: torch.Tensor) -> torch.Tensor:
+        """One B-bit code per item, (N, B) bool: what a Hamming ranking compares (the query's code against the
+        gallery's, by Hamming distance). By default table 0's code: the whole code of a one-table method (PCAH,
+        spectral hashing), the first table's of an L-table one. A method whose tables are not codes of one
+        length, or that ranks by another code, overrides it."""
+        return self.codes(x)[0]
 
     def candidates(self, queries: torch.Tensor) -> Candidates:
         return self.tables.lookup(self.codes(self._check_queries(queries)))

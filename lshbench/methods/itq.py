@@ -19,8 +19,9 @@ from .registry import Method, ParameterError, register, values_of
 torch = lazy_import("torch")
 
 
-def principal_directions(x: torch.Tensor, H: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The mean of x (N, D) and its top H principal directions (D, H), by eigh of the float64 covariance."""
+def principal_directions(x: torch.Tensor, H: int, dtype=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean of x (N, D) and its top H principal directions (D, H), by eigh of the float64 covariance; returned
+    as float32, or as ``dtype`` (spectral hashing keeps float64, as the authors' double-precision code)."""
     mean = x.mean(0, dtype=torch.float64)
     centred = x.double() - mean
     covariance = centred.T @ centred / max(len(x) - 1, 1)
@@ -28,7 +29,8 @@ def principal_directions(x: torch.Tensor, H: int) -> tuple[torch.Tensor, torch.T
     directions = vectors[:, -H:].flip(1)
     # a fixed sign per direction (largest entry positive): the same directions on every machine
     signs = torch.sign(directions.gather(0, directions.abs().argmax(0, keepdim=True)))
-    return mean.float(), (directions * signs).float()
+    dtype = dtype or torch.float32
+    return mean.to(dtype), (directions * signs).to(dtype)
 
 
 def random_rotation(H: int, generator: torch.Generator) -> torch.Tensor:

@@ -92,6 +92,7 @@ class Method:
     query: tuple[str, ...] = ()  # folder parameters applied at query time (FAISS's nprobe): one index serves them all
     training: Training | None = None
     baseline: bool = False  # exact search: one configuration per space the other methods use, no grid
+    randomised: bool = True  # draws random numbers: one replicate per seed; False: deterministic given the data
     # A method that makes binary codes: the folder parameters (without the seed) of a build whose ``hamming_codes``
     # are B bits, from B and the method's settings; the Hamming-ranking protocol (lshbench.hamming) ranks by them.
     hamming: Callable[[int, dict], dict] | None = None
@@ -114,9 +115,11 @@ class Method:
 
     @property
     def seeded(self) -> bool:
-        """Every method but the baseline draws random numbers (k-means seeding, hyperplanes, rotations, networks,
-        bit draws): each of the config's ``seeds`` is a replicate with its own folders (``..._seed=N``)."""
-        return not self.baseline
+        """A randomised method (k-means seeding, hyperplanes, rotations, networks, bit draws) has one replicate per
+        seed of the config's ``seeds``, each with its own folders (``..._seed=N``). Exact search and the methods
+        registered with ``randomised=False`` (PCAH, spectral hashing: deterministic given the data) run once per
+        configuration, with no seed in their folder names and no ``seed`` in their ``params()``."""
+        return self.randomised and not self.baseline
 
     @property
     def folder_keys(self) -> list[str]:
