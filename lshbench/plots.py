@@ -142,3 +142,26 @@ def history_plot(history: pd.DataFrame, method: str, path: str | os.PathLike) ->
     axes[0][0].legend(fontsize=8)
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def hamming_pr_plot(curves: pd.DataFrame, dataset: str, path: str | os.PathLike) -> None:
+    """The precision-recall curve of Hamming-radius retrieval (every item within radius r, r = 0..B), one curve per
+    method (and space) and code length, the mean over the replicates at each radius (lshbench.hamming.pr_curve)."""
+    rows = curves[curves["dataset"] == dataset]
+    figure, axis = plt.subplots(figsize=(7.5, 5.5), constrained_layout=True)
+    styles = ["-", "--", ":", "-."]
+    lengths = sorted(rows["bits"].unique())
+    for (method, space, bits), group in rows.groupby(["method", "space", "bits"], sort=False):
+        mean = group.groupby("radius")[["precision", "recall"]].mean()
+        label = f"{REGISTRY[method].title}{f' ({space})' if rows['space'].nunique() > 1 else ''}, {bits} bits"
+        axis.plot(100 * mean["recall"], 100 * mean["precision"], color=REGISTRY[method].colour,
+                  linestyle=styles[lengths.index(bits) % len(styles)], marker=".", label=label)
+    axis.set_xlabel("recall within Hamming radius r (%)")
+    axis.set_ylabel("precision within Hamming radius r (%)")
+    axis.set_xlim(0, 100)
+    axis.set_ylim(0, 100)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, ncol=2)
+    axis.set_title(f"{dataset}: Hamming ranking, precision against recall over radii r = 0..B (mean over seeds)")
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -174,8 +174,94 @@ def history_table(paths: list[str | Path], trainings: list[tuple[str, str, str]]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["dataset", "space", "training"])
 
 
+def hamming_metrics(paths) -> pd.DataFrame:
+    """The Hamming jobs' metrics.csv files (one row per build), the mean over the replicates of each (dataset, space,
+    method, bits) with ``seeds`` and each measure's ``_std`` over them (lshbench/hamming.py defines the measures)."""
+    frame = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if len(paths) else pd.DataFrame()
+    if frame.empty:
+        return frame
+    keys = ["dataset", "space", "method", "bits"]
+    measures = [c for c in frame.columns if c.startswith(("ap_", "precision_", "recall_"))]
+    grouped = frame.groupby(keys, sort=False)[measures]
+    out = grouped.mean()
+    std = grouped.std(ddof=1)
+    for column in measures:
+        out[f"{column}_std"] = std[column]
+    out["seeds"] = grouped.size()
+    return out.reset_index()
+
+
+def hamming_labels(columns) -> dict[str, str]:
+    """The hashing table's measures, in the papers' words: mAP@ALL, mAP@R (both with ties by gallery position and
+    tie-aware) and precision and recall within the Hamming radius."""
+    labels = {"ap_all": "mAP@ALL", "ap_all_tie_aware": "mAP@ALL (tie-aware)"}
+    for column in columns:
+        if m := re.fullmatch(r"ap_at_(\d+)", column):
+            labels[column] = f"mAP@{m[1]}"
+            labels[f"{column}_tie_aware"] = f"mAP@{m[1]} (tie-aware)"
+    for column in columns:
+        if m := re.fullmatch(r"(precision|recall)_within_radius_(\d+)", column):
+            labels[column] = f"{m[1]} within Hamming radius {m[2]}"
+    return {k: v for k, v in labels.items() if k in columns}
+
+
+def hashing_table(frame: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
+    """The learning-to-hash papers' layout: per dataset and measure, one row per method (and space), one column per
+    code length; means over the replicates, in percent."""
+    if frame.empty:
+        return pd.DataFrame(columns=["dataset", "metric", "method", "space", "seeds"])
+    order = {d: i for i, d in enumerate(datasets)}
+    methods = {name: i for i, name in enumerate(REGISTRY)}
+    frame = frame.sort_values(["dataset", "method", "space", "bits"],
+                              key=lambda c: c.map(order) if c.name == "dataset" else
+                              c.map(methods) if c.name == "method" else c)
+    rows = []
+    for dataset, here in frame.groupby("dataset", sort=False):
+        bits = sorted(here["bits"].unique())
+        for column, label in hamming_labels(here.columns).items():
+            for (method, space), group in here.groupby(["method", "space"], sort=False):
+                values = dict(zip(group["bits"], group[column] * 100))
+                rows.append({"dataset": dataset, "metric": label, "method": REGISTRY[method].title, "space": space,
+                             "seeds": int(group["seeds"].max()),
+                             **{f"{b} bits": values.get(b) for b in bits}})
+    return pd.DataFrame(rows)
+
+
+def literature_numbers() -> pd.DataFrame:
+    """The published Hamming-ranking numbers (lshbench/data/literature_hashing.csv), as printed (fractions)."""
+    text = resources.files("lshbench").joinpath("data/literature_hashing.csv").read_text()
+    lines = [line for line in text.splitlines() if not line.startswith("# ")]
+    return pd.read_csv(io.StringIO("\n".join(lines)))
+
+
+LITERATURE_METRICS = {"mAP@ALL": "ap_all"}
+
+
+def literature_table(frame: pd.DataFrame, protocols: dict[str, str | None]) -> pd.DataFrame:
+    """Every published number beside ours (percent): ours from each of our datasets that follows its protocol
+    (``datasets[].hamming.protocol``), per space the method ran on; a cell we did not run stays empty."""
+    published = literature_numbers()
+    ours = []
+    for dataset, protocol in protocols.items():
+        if protocol is None or frame.empty:
+            continue
+        here = frame[frame["dataset"] == dataset]
+        for metric, column in LITERATURE_METRICS.items():
+            ours.append(pd.DataFrame({
+                "protocol": protocol, "metric": metric, "method": here["method"], "bits": here["bits"],
+                "our_dataset": dataset, "our_space": here["space"], "seeds": here["seeds"],
+                "ours": here[column] * 100, "ours_tie_aware": here[f"{column}_tie_aware"] * 100}))
+    columns = ["protocol", "metric", "method", "bits", "our_dataset", "our_space", "seeds", "ours", "ours_tie_aware"]
+    ours = pd.concat(ours, ignore_index=True) if ours else pd.DataFrame(columns=columns)
+    merged = published.merge(ours, on=["protocol", "metric", "method", "bits"], how="left")
+    merged["published"] = merged["value"] * 100
+    merged["method"] = merged["method"].map(lambda name: REGISTRY[name].title)
+    return merged[["protocol", "dataset", "features", "metric", "method", "published_as", "bits", "published",
+                   "our_dataset", "our_space", "seeds", "ours", "ours_tie_aware", "setting", "source"]]
+
+
 def make_table(kind: str, method: str, datasets: list[str], metrics: list, histories: list,
-               trainings: list, per_query: list = ()) -> pd.DataFrame:
+               trainings: list, per_query: list = (), protocols: dict | None = None) -> pd.DataFrame:
     """One table of the `table` rule (rules/common.smk's TABLES), from the files it is made of: a method's figure
     (means over seeds) and its intervals, a training history, the comparison with the report, the summary at fixed
     budgets, the Pareto-optimal configurations or the significance tests (lshbench/evidence.py). ``verify`` makes it
@@ -184,6 +270,10 @@ def make_table(kind: str, method: str, datasets: list[str], metrics: list, histo
 
     if kind == "training":
         return history_table(list(histories), [tuple(t) for t in trainings])
+    if kind == "hashing":
+        return hashing_table(hamming_metrics(list(metrics)), datasets)
+    if kind == "literature":
+        return literature_table(hamming_metrics(list(metrics)), protocols or {})
     frame = read_metrics(list(metrics))
     if kind == "figure":
         return wide(figure_cells(frame, method), datasets)

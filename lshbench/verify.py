@@ -214,7 +214,7 @@ def check_table(csv: Path, spec: dict, root: Path) -> list[str]:
         return problems
     try:
         table = make_table(spec["kind"], spec["method"], spec["datasets"], sources[: len(spec["metrics"])],
-                           sources[len(spec["metrics"]):], spec["trainings"], per_query)
+                           sources[len(spec["metrics"]):], spec["trainings"], per_query, spec.get("protocols"))
     except Exception:  # a broken metrics or history file: reported with its own fix
         return problems
     if csv.read_text() != table.to_csv(index=False):

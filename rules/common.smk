@@ -13,6 +13,7 @@ from lshbench.config import (
     check,
     dataset_spaces,
     datasets_of_kind,
+    hamming_plan,
     parse_pca_space,
     pca_space_names,
     plan,
@@ -80,8 +81,12 @@ wildcard_constraints:
 
 def dataset_settings(wildcards):
     """The dataset's data settings (with the global seed) as one JSON string: a plain, order-stable param.
-    Its method grids are left out: changing a grid must not re-download or re-embed."""
-    settings = {k: v for k, v in DATASETS[wildcards.dataset].items() if k != "grids"}
+    Its method grids and Hamming settings are left out: changing them must not re-download or re-embed."""
+    settings = {
+        k: v
+        for k, v in DATASETS[wildcards.dataset].items()
+        if k not in ("grids", "hamming")
+    }
     return json.dumps({**settings, "seed": config["seed"]}, sort_keys=True)
 
 
@@ -149,7 +154,10 @@ PLAN = plan(config)
 PLANNED = list(
     dict.fromkeys(m for _, _, m, _ in PLAN)
 )  # methods with configurations, registry order
-TRAINED = [m for m in PLANNED if REGISTRY[m].training]
+HAMMING = hamming_plan(config)  # (dataset, space, method, bits, folder) of the Hamming-ranking protocol
+HAMMING_RUNS = list(dict.fromkeys((d, s, m) for d, s, m, _, _ in HAMMING))
+HAMMING_METHODS = list(dict.fromkeys(m for _, _, m in HAMMING_RUNS))
+TRAINED = [m for m in dict.fromkeys(PLANNED + HAMMING_METHODS) if REGISTRY[m].training]
 
 
 def method_settings(wildcards):
@@ -205,6 +213,50 @@ def trained_inputs(wildcards):
     }
 
 
+def hamming_builds(wildcards):
+    """The (bits, folder) builds of a Hamming job, as JSON: a new code length or seed re-runs the job."""
+    w = wildcards
+    return json.dumps(
+        [
+            [b, f]
+            for d, s, m, b, f in HAMMING
+            if (d, s, m) == (w.dataset, w.space, w.method)
+        ]
+    )
+
+
+def hamming_trained_inputs(wildcards):
+    """The training step's arrays a Hamming job's builds use (neural LSH's networks; {} for other methods)."""
+    w = wildcards
+    if REGISTRY[w.method].training is None:
+        return {}
+    folders = dict.fromkeys(
+        training_folder(m, f)
+        for d, s, m, b, f in HAMMING
+        if (d, s, m) == (w.dataset, w.space, w.method)
+    )
+    return {
+        "trained": [
+            f"results/{w.dataset}/train/{w.space}/{w.method}/{t}/model.npz"
+            for t in folders
+        ]
+    }
+
+
+def hamming_code(wildcards):
+    """The hash of a Hamming job's code: the method's module and the protocol's (lshbench/hamming*.py)."""
+    return code_hash(REGISTRY[wildcards.method].module, "lshbench.hamming_protocol")
+
+
+def hamming_files(name, dataset=None):
+    """A file of every Hamming job (of one dataset): metrics.csv, pr_curve.csv, per_query.parquet."""
+    return [
+        f"results/{d}/hamming/{s}/{m}/{name}"
+        for d, s, m in HAMMING_RUNS
+        if dataset in (None, d)
+    ]
+
+
 def run_code(wildcards):
     """The hash of the code a method job's results come from (its module, what it imports, the batch runner and the
     evaluator; lshbench/code.py): an edit re-runs that method's jobs, and the job rebuilds its configurations.
@@ -224,10 +276,11 @@ def method_conda(wildcards):
 
 
 def trainings(method):
-    """(dataset, space, training folder) of every training of this method the plan uses."""
+    """(dataset, space, training folder) of every training of this method the plan and the Hamming protocol use."""
     return list(
         dict.fromkeys(
-            (d, s, training_folder(m, p)) for d, s, m, p in PLAN if m == method
+            [(d, s, training_folder(m, p)) for d, s, m, p in PLAN if m == method]
+            + [(d, s, training_folder(m, f)) for d, s, m, _, f in HAMMING if m == method]
         )
     )
 
@@ -313,6 +366,22 @@ if PLAN:
             ),
         )
 
+if HAMMING:
+    TABLES["hashing"] = dict(
+        kind="hashing",
+        method="",
+        caption=caption_text("hashing"),
+        category="Hamming ranking",
+        code=library("tables.py"),
+    )
+    TABLES["literature"] = dict(
+        kind="literature",
+        method="",
+        caption=caption_text("literature"),
+        category="Hamming ranking",
+        code=library("tables.py", "data/literature_hashing.csv"),
+    )
+
 # Every plot: results/plots/{name}.png, made by the one `plot` rule.
 PLOTS = {}
 for _d in DATASETS:
@@ -356,6 +425,15 @@ for _d in DATASETS:
                     *map(module_file, _here),
                 ),
             )
+for _d in dict.fromkeys(d for d, _, _ in HAMMING_RUNS):
+    PLOTS[f"{_d}_hamming_pr"] = dict(
+        kind="hamming_pr",
+        dataset=_d,
+        method="",
+        caption=caption_text("plot_hamming_pr"),
+        category="Plots",
+        code=library("plots.py"),
+    )
 for _m in TRAINED:
     PLOTS[REGISTRY[_m].training.table] = dict(
         kind="training",
@@ -392,6 +470,8 @@ def entry_inputs(entries, wildcard):
         entry = entries[wildcards[wildcard]]
         if entry["kind"] == "training":
             return {"histories": history_files(entry["method"])}
+        if entry["kind"] in HAMMING_KINDS:
+            return {"runs": entry_files(entries, wildcard, HAMMING_KINDS[entry["kind"]])(wildcards)}
         runs = {"runs": derived_targets(entry_select(entry))}
         if (
             entry["kind"] == "retrieved"
@@ -404,6 +484,14 @@ def entry_inputs(entries, wildcard):
     return get
 
 
+# The kinds of table or plot made from the Hamming jobs' files, and the file each reads.
+HAMMING_KINDS = {
+    "hashing": "metrics.csv",
+    "literature": "metrics.csv",
+    "hamming_pr": "pr_curve.csv",
+}
+
+
 # The kinds of table or plot that read each query's values (per_query.parquet), beside metrics.csv.
 PER_QUERY_KINDS = ("figure_ci", "summary", "significance", "retrieved")
 
@@ -414,6 +502,10 @@ def entry_files(entries, wildcard, name):
 
     def get(wildcards):
         entry = entries[wildcards[wildcard]]
+        if entry["kind"] in HAMMING_KINDS:
+            if name != HAMMING_KINDS[entry["kind"]]:
+                return []
+            return hamming_files(name, entry["dataset"] or None)
         if (
             entry["kind"] == "training"
             or (name == "timings.csv" and entry["kind"] != "qps")
@@ -429,6 +521,11 @@ def gallery_files(dataset):
     """The gallery embedding file of every space a dataset's configurations use (space -> path)."""
     spaces = dict.fromkeys(s for d, s, m, p in PLAN if d == dataset)
     return {s: f"results/{dataset}/embeddings/{s}/gallery.parquet" for s in spaces}
+
+
+def hamming_protocols():
+    """Each dataset's published protocol (datasets[].hamming.protocol), JSON: the literature table's matches."""
+    return json.dumps({d: (s.get("hamming") or {}).get("protocol") for d, s in DATASETS.items()})
 
 
 def table_setting(key):
@@ -464,15 +561,21 @@ def entry_trainings(entries, wildcard):
 
 def checksum_targets():
     """Every table, metrics file and embedding: what two runs of one config must reproduce byte for byte."""
-    if not PLAN:
+    if not PLAN and not HAMMING:
         return embedding_targets()
     tables = [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
     losses = [f"results/plots/{REGISTRY[m].training.table}.png" for m in TRAINED]
+    hamming = [
+        f
+        for name in ("metrics.csv", "pr_curve.csv", "per_query.parquet")
+        for f in hamming_files(name)
+    ]
     return (
         embedding_targets()
         + metrics_targets()
         + metrics_targets("per_query.parquet")
-        + ["results/metrics.csv"]
+        + (["results/metrics.csv"] if PLAN else [])
+        + hamming
         + tables
         + losses
     )
@@ -480,7 +583,7 @@ def checksum_targets():
 
 def checksum_inputs():
     """The outputs of rules among checksum_targets(), plus the metrics jobs that write the per-configuration files."""
-    if not PLAN:
+    if not PLAN and not HAMMING:
         return embedding_targets()
     configuration_files = set(metrics_targets() + metrics_targets("per_query.parquet"))
     listed = [f for f in checksum_targets() if f not in configuration_files]
@@ -489,10 +592,10 @@ def checksum_inputs():
 
 def report_targets():
     """Everything after the embeddings; nothing when the config runs no method (an embeddings-only run)."""
-    if not PLAN:
+    if not PLAN and not HAMMING:
         return []
     return (
-        ["results/metrics.csv"]
+        (["results/metrics.csv"] if PLAN else [])
         + [f"results/tables/{t}.csv" for t in TABLES]
         + [f"results/plots/{p}.png" for p in PLOTS]
     )
@@ -512,6 +615,7 @@ def verify_spec():
             per_query=entry_files(TABLES, "table", "per_query.parquet")(w),
             histories=entry_inputs(TABLES, "table")(w).get("histories", []),
             trainings=[list(t) for t in entry_trainings(TABLES, "table")(w)],
+            protocols=json.loads(hamming_protocols()),
         )
     runs, derived = {}, {}
     for d, s, m, p in PLAN:

@@ -103,3 +103,37 @@ rule metrics:
         code=code_hash("lshbench.metrics"),
     script:
         "../workflow/scripts/metrics.py"
+
+
+# The learning-to-hash literature's protocol (lshbench/hamming_protocol.py): per dataset with hamming.bits, each
+# method that makes codes on each of its spaces, every code length and replicate in one job; the whole gallery ranked
+# by Hamming distance per query.
+rule hamming:
+    input:
+        unpack(hamming_trained_inputs),
+        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
+        query="results/{dataset}/embeddings/{space}/query.parquet",
+    output:
+        per_query="results/{dataset}/hamming/{space}/{method}/per_query.parquet",
+        metrics="results/{dataset}/hamming/{space}/{method}/metrics.csv",
+        curves="results/{dataset}/hamming/{space}/{method}/pr_curve.csv",
+        timings="results/{dataset}/hamming/{space}/{method}/timings.csv",
+    log:
+        "results/logs/hamming/{dataset}/{space}/{method}.log",
+    benchmark:
+        "results/benchmarks/hamming/{dataset}/{space}/{method}.tsv"
+    wildcard_constraints:
+        method=never_if_empty(HAMMING_METHODS),
+    conda:
+        method_conda
+    threads: config["evaluation"]["threads"]
+    resources:
+        **DEVICE_RESOURCES,
+    params:
+        builds=hamming_builds,
+        settings=method_settings,
+        R=config["hamming"]["R"],
+        radius=config["hamming"]["radius"],
+        code=hamming_code,
+    script:
+        "../workflow/scripts/hamming.py"

@@ -37,6 +37,7 @@ rule table:
         metrics=entry_files(TABLES, "table", "metrics.csv"),
         per_query=entry_files(TABLES, "table", "per_query.parquet"),
         trainings=entry_trainings(TABLES, "table"),
+        protocols=hamming_protocols(),
     script:
         "../workflow/scripts/tables.py"
 

@@ -62,6 +62,7 @@ METHOD = register(Method(
     name="pcah", order=6, title="PCAH", index="PCAH", module=__name__, randomised=False,
     params={"H": int},
     grid={"H": values_of(int, minimum=1, maximum=1024)},
+    hamming=lambda bits, settings: {"H": bits},
     axis="H", table="pcah", block=lambda row: "#Hashtables = 1", colour="tab:brown",
     caption="PCA hashing (PCAH; not in the report) in the layout of Figure 2: precision@10, precision@50 and mAP in "
             "percent, one column per dataset and code length H (the signs of the top H centred principal "

@@ -109,6 +109,7 @@ METHOD = register(Method(
     name="spectral", order=7, title="spectral hashing", index="SpectralHashing", module=__name__, randomised=False,
     params={"H": int},
     grid={"H": values_of(int, minimum=1, maximum=1024)},
+    hamming=lambda bits, settings: {"H": bits},
     axis="H", table="spectral", block=lambda row: "#Hashtables = 1", colour="tab:pink",
     caption="Spectral hashing (Weiss, Torralba and Fergus, 2008; not in the report) in the layout of Figure 2: "
             "precision@10, precision@50 and mAP in percent, one column per dataset and code length H (PCA, then the "

@@ -1,11 +1,12 @@
 """One plot: a method's metrics against its parameter on one dataset, the quality/candidates trade-off, recall
-against queries per second, or a training step's history (Figure 3's loss)."""
+against queries per second, a training step's history (Figure 3's loss), or the Hamming-ranking precision-recall
+curves."""
 
 from pathlib import Path
 
 from lshbench import workflow
 from lshbench.io import atomic_path
-from lshbench.plots import history_plot, method_plot, qps_plot, tradeoff_plot
+from lshbench.plots import hamming_pr_plot, history_plot, method_plot, qps_plot, tradeoff_plot
 from lshbench.tables import history_table, read_metrics
 
 
@@ -15,6 +16,10 @@ def main(sm):
         target = tmp.with_suffix(".png")  # matplotlib picks the format from the suffix
         if p.kind == "training":
             history_plot(history_table(list(sm.input.histories), [tuple(t) for t in p.trainings]), p.method, target)
+        elif p.kind == "hamming_pr":
+            import pandas as pd
+
+            hamming_pr_plot(pd.concat([pd.read_csv(f) for f in sm.input.runs], ignore_index=True), p.dataset, target)
         else:
             metrics = read_metrics(list(sm.params.metrics))
             if p.kind == "method":

@@ -1,0 +1,31 @@
+"""The Hamming-ranking protocol of one method on one space (lshbench/hamming_protocol.py): every code length and
+replicate built, the whole gallery ranked by Hamming distance per query; per_query.parquet, metrics.csv, pr_curve.csv
+and timings.csv."""
+
+import json
+
+import numba
+
+from lshbench import workflow
+from lshbench.embed import resolve_device
+from lshbench.hamming_protocol import run_hamming
+from lshbench.io import atomic_path, read_embeddings
+
+
+def main(sm):
+    w = sm.wildcards
+    numba.set_num_threads(max(1, min(int(sm.threads), numba.config.NUMBA_NUM_THREADS)))
+    device = resolve_device(sm.config["device"])
+    gallery, query = read_embeddings(sm.input.gallery), read_embeddings(sm.input.query)
+    trained = {path.split("/")[-2]: path for path in getattr(sm.input, "trained", [])}
+    frames = run_hamming(w.dataset, w.space, w.method, [tuple(b) for b in json.loads(sm.params.builds)], gallery,
+                         query, settings=json.loads(sm.params.settings), trained=trained, device=device,
+                         R=sm.params.R, radius=sm.params.radius)
+    with atomic_path(sm.output.per_query) as tmp:
+        frames["per_query"].to_parquet(tmp, index=False)
+    for name in ("metrics", "curves", "timings"):
+        with atomic_path(sm.output[name]) as tmp:
+            frames[name].to_csv(tmp, index=False)
+
+
+workflow.run(snakemake, main)  # noqa: F821
