@@ -13,6 +13,15 @@ same work on both sides, with the same buckets:
   same nearest centroid), then ``search_preassigned``, top 50.
 * exact search: ``Evaluator.evaluate`` with the ``Exact`` index against ``IndexFlatIP.search`` of the unit vectors.
 
+* Hamming ranking (``--hamming-gallery``, ``--hamming`` for these rows alone): 64-bit codes of 10,000 queries
+  ranked over the whole gallery (50,000 and 200,000 items): ``lshbench.hamming.hamming_ranking`` (every per-query
+  value: positional and tie-aware AP, AP@1000, P@N, radius-2 precision and recall, histograms) against FAISS's
+  ``IndexBinaryFlat.search`` of the packed codes, k = 1000 (the index built outside the timing). Codes of two kinds:
+  random bits, and clustered (signs of 64 random projections of the centred synthetic vectors, 100 classes: ties and
+  relevance as real codes have them). ``agree``: for every query, FAISS's 1000 distances equal the first 1000 of
+  lshbench's histogram, and FAISS's relevant ids strictly closer than its 1000th distance number what lshbench's
+  histogram counts there (the order within the last tie group is free, so that group is left out).
+
 Both are timed at each thread count, interleaved (lshbench, FAISS, lshbench, ...), median of ``--repeats``; recall@10
 of both against the exact top 10 (a result counts when its similarity reaches the exact 10th, less 1e-5, as the
 Evaluator's). ``--scaling`` adds lshbench's k-means time at more gallery sizes with K = N / 50, so the candidates per
@@ -26,10 +35,12 @@ import gc
 import statistics
 import time
 
+import numba
 import numpy as np
 import torch
 
 from lshbench.evaluate import Evaluator, exact_top_k
+from lshbench.hamming import hamming_ranking
 from lshbench.metrics import RECALL_TOLERANCE, evaluate
 from lshbench.methods import ITQ, Exact, HyperplaneLSH, KMeans, MultiProbeLSH, NeuralLSH
 from lshbench.methods.hashing import pack_codes
@@ -298,8 +309,95 @@ def row(name: str, threads: int, mine: list, peer: list) -> str:
 
 def set_threads(threads: int, faiss) -> None:
     torch.set_num_threads(threads)
+    numba.set_num_threads(threads)
     if faiss is not None:
         faiss.omp_set_num_threads(threads)
+
+
+def hamming_codes(n_gallery: int, n_queries: int, kind: str, bits: int = 64, seed: int = 0):
+    """(gallery codes, labels, query codes, labels) as bool arrays: uniform random bits (labels of 100 classes at
+    random), or the signs of ``bits`` random projections of the centred synthetic vectors (clustered)."""
+    generator = torch.Generator().manual_seed(seed + 1)
+    if kind == "random":
+        codes = torch.rand(n_gallery + n_queries, bits, generator=generator) > 0.5
+        labels = torch.randint(100, (n_gallery + n_queries,), generator=generator)
+        return (codes[:n_gallery].numpy(), labels[:n_gallery].numpy(), codes[n_gallery:].numpy(),
+                labels[n_gallery:].numpy())
+    gallery, labels, queries, query_labels = synthetic(n_gallery, n_queries, seed=seed)
+    projection = torch.randn(gallery.shape[1], bits, generator=generator)
+    centre = gallery.mean(0)
+    return (((gallery - centre) @ projection > 0).numpy(), labels.numpy(),
+            ((queries - centre) @ projection > 0).numpy(), query_labels.numpy())
+
+
+def hamming_agree(ours: dict, distances: np.ndarray, ids: np.ndarray, gallery_labels: np.ndarray,
+                  query_labels: np.ndarray) -> bool:
+    """FAISS's top-k distances are the first k of lshbench's histogram, and the relevant ids FAISS returns at a
+    distance below its k-th number what lshbench's histogram counts below it (not timed)."""
+    k = distances.shape[1]
+    counts = ours["counts"]
+    n_queries, bins = counts.shape
+    # the k smallest distances, as a histogram: min(items at d, what is left of k after the nearer distances)
+    before = np.cumsum(counts, 1) - counts
+    expected = np.minimum(counts, np.maximum(k - before, 0))
+    theirs = np.bincount((np.arange(n_queries)[:, None] * bins + distances).ravel(), minlength=n_queries * bins)
+    if not (np.diff(distances, axis=1) >= 0).all() or not (theirs.reshape(n_queries, bins) == expected).all():
+        return False
+    kth = distances[:, -1:]
+    faiss_relevant = ((gallery_labels[ids] == query_labels[:, None]) & (distances < kth)).sum(1)
+    below = np.arange(counts.shape[1])[None, :] < kth
+    return bool((faiss_relevant == (ours["relevant_counts"] * below).sum(1)).all())
+
+
+def hamming_work(n_gallery: int, n_queries: int, kind: str, faiss, k: int = 1000):
+    """(run lshbench, run FAISS or None) for the Hamming ranking of the queries' codes over the gallery's."""
+    gallery, labels, queries, query_labels = hamming_codes(n_gallery, n_queries, kind)
+    last = {}
+
+    def ours():
+        start = time.perf_counter()
+        last["ours"] = hamming_ranking(queries, gallery, query_labels, labels, R=(k,))
+        return time.perf_counter() - start, float(last["ours"][f"ap_at_{k}"].mean()), None
+
+    if faiss is None:
+        return ours, None
+    index = faiss.IndexBinaryFlat(gallery.shape[1])
+    index.add(np.packbits(gallery, axis=1))
+    packed = np.packbits(queries, axis=1)
+
+    def theirs():
+        start = time.perf_counter()
+        distances, ids = index.search(packed, k)
+        seconds = time.perf_counter() - start
+        return seconds, hamming_agree(last["ours"], distances, ids, labels, query_labels), None
+
+    return ours, theirs
+
+
+def hamming_rows(sizes, n_queries: int, threads_list, repeats: int, faiss) -> None:
+    print(f"\nHamming ranking of {n_queries} queries' 64-bit codes over the whole gallery: lshbench's "
+          "hamming_ranking (every per-query value) against FAISS IndexBinaryFlat.search k=1000, median of "
+          f"{repeats} interleaved runs\n")
+    print("| work | threads | lshbench s | FAISS s | lshbench / FAISS | agree | lshbench mAP@1000 |")
+    print("|---|---|---|---|---|---|---|")
+    for n in sizes:
+        for kind in ("random", "clustered"):
+            ours, theirs = hamming_work(n, n_queries, kind, faiss)
+            ours()  # compiles (or loads the cache of) the kernels outside the timing
+            for threads in threads_list:
+                set_threads(threads, faiss)
+                mine, peer = measure(ours, theirs, repeats)
+                m = statistics.median(x[0] for x in mine)
+                title = f"hamming ranking {n_queries} x {n}, 64 bits, {kind} codes"
+                if peer:
+                    p = statistics.median(x[0] for x in peer)
+                    agree = "yes" if all(x[1] for x in peer) else "NO"
+                    print(f"| {title} | {threads} | {m:.3f} | {p:.3f} | {m / p:.2f}x | {agree} | {mine[0][1]:.4f} |",
+                          flush=True)
+                else:
+                    print(f"| {title} | {threads} | {m:.3f} | not installed | | | {mine[0][1]:.4f} |", flush=True)
+            del ours, theirs
+            gc.collect()
 
 
 def main():
@@ -313,11 +411,18 @@ def main():
     parser.add_argument("--hashing", nargs="*", default=["hyperplane", "itq", "multiprobe", "neural"],
                         help="hashing rows: hyperplane H=8 L=6 (centred), ITQ H=16 L=3, multi-probe H=16 L=3 radius "
                              "1, neural J=8 L=4 (H=32, one epoch)")
+    parser.add_argument("--hamming-gallery", type=int, nargs="*", default=[50_000, 200_000],
+                        help="gallery sizes of the Hamming ranking rows (none: no such rows)")
+    parser.add_argument("--hamming", action="store_true", help="the Hamming ranking rows alone")
     parser.add_argument("--latency-queries", type=int, default=200)
     parser.add_argument("--scaling", type=int, nargs="*", default=[12_500, 50_000, 200_000, 800_000],
                         help="gallery sizes for the scaling rows (K = N / 50: the same candidates per query)")
     args = parser.parse_args()
     faiss = faiss_module()
+    if args.hamming:
+        print(f"faiss {getattr(faiss, '__version__', 'not installed')}, numba {numba.__version__}")
+        hamming_rows(args.hamming_gallery, args.queries, args.threads, args.repeats, faiss)
+        return
     gallery, labels, queries, query_labels = synthetic(args.gallery, args.queries)
     _, exact_scores = exact_top_k(gallery, queries, 50)
     print(f"gallery {tuple(gallery.shape)}, queries {tuple(queries.shape)}, faiss "
@@ -358,6 +463,8 @@ def main():
         print(row(f"exact, {n_exact} queries, top 50", threads, *measure(ours, theirs, args.repeats)), flush=True)
     del ours, theirs
     gc.collect()
+    if args.hamming_gallery:
+        hamming_rows(args.hamming_gallery, args.queries, args.threads, args.repeats, faiss)
     if args.latency_queries:
         print(f"\nsingle-query latency, p50 of {args.latency_queries} queries one at a time (candidates, cosine "
               "re-ranking, top 10), median of the repeats\n")
