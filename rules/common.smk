@@ -505,7 +505,7 @@ def entry_files(entries, wildcard, name):
         if entry["kind"] in HAMMING_KINDS:
             if name != HAMMING_KINDS[entry["kind"]]:
                 return []
-            return hamming_files(name, entry["dataset"] or None)
+            return hamming_files(name, entry.get("dataset") or None)
         if (
             entry["kind"] == "training"
             or (name == "timings.csv" and entry["kind"] != "qps")

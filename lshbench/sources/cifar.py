@@ -12,10 +12,10 @@ import numpy as np
 from .base import DatasetUnavailable, ImageSplit, fixed_sizes, limit_images, limited
 from .registry import EMBEDDED, Source, register
 
-QUERIES_PER_CLASS = {"type": ["integer", "null"], "minimum": 1, "default": None,
+QUERIES_PER_CLASS = {"type": "integer", "minimum": 1,  # no default: absent keeps the split (and old results)
                      "description": "pool train and test and draw this many queries per class (seeded), the rest the "
                                     "gallery: 100 is the hashing literature's 1,000 / 59,000 protocol on CIFAR-10; "
-                                    "null keeps torchvision's train/test split"}
+                                    "absent: torchvision's train/test split"}
 VERIFY_CHECKSUMS = {"type": "boolean", "default": True,
                     "description": "false accepts a re-packaged archive whose MD5 differs from torchvision's"}
 
