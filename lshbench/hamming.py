@@ -26,6 +26,7 @@ effect). A gallery item is relevant when it has the query's label. Per query (``
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from . import hamming_kernels
@@ -107,8 +108,8 @@ def hamming_ranking(query_codes, gallery_codes, query_labels, gallery_labels, *,
     class_sizes = np.bincount(gallery_compact, minlength=int(compact.max(initial=0)) + 1)
     depths_R, depths_N = _depths(R, "R"), _depths(N, "N")
     n_gallery = len(gallery_bits)
-    threads = hamming_kernels.numba.get_num_threads()
-    chunk = max(1, min(64, -(-len(query_bits) // (4 * threads))))
+    # chunks of queries share a thread's buffers; four per thread or more, so a slow chunk does not leave one idle
+    chunk = max(1, min(64, -(-len(query_bits) // (4 * numba.get_num_threads()))))
     counts, relevant_counts, ap_sum, ap_R_sum, hits_R, hits_N = hamming_kernels.positional(
         pack_bits(query_bits), query_compact, pack_bits(gallery_bits), gallery_compact,
         int(class_sizes.max(initial=0)), depths_R, depths_N, chunk)

@@ -211,3 +211,32 @@ def test_torch_tensors_are_read_as_arrays():
     ours = hamming_ranking(torch.from_numpy(QUERIES), torch.from_numpy(GALLERY), torch.from_numpy(QUERY_LABELS),
                            torch.from_numpy(GALLERY_LABELS))
     assert ours["ap_all"][0] == pytest.approx(0.5888889, abs=1e-6)
+
+
+def test_the_values_do_not_depend_on_numba_threads():
+    numba = pytest.importorskip("numba")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one numba thread available")
+    rng = np.random.default_rng(7)
+    gallery, queries = rng.random((500, 24)) > 0.5, rng.random((301, 24)) > 0.5  # 301: chunks of unequal length
+    labels, query_labels = rng.integers(0, 3, 500), rng.integers(0, 3, 301)
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = hamming_ranking(queries, gallery, query_labels, labels)
+        numba.set_num_threads(2)
+        two = hamming_ranking(queries, gallery, query_labels, labels)
+    finally:
+        numba.set_num_threads(previous)
+    assert one.keys() == two.keys()
+    for key in one:
+        assert np.array_equal(one[key], two[key]), key
+
+
+def test_the_module_imports_without_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, lshbench.hamming; assert 'torch' not in sys.modules, 'torch imported'"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
