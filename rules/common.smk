@@ -81,7 +81,8 @@ wildcard_constraints:
 
 def dataset_settings(wildcards):
     """The dataset's data settings (with the global seed) as one JSON string: a plain, order-stable param.
-    Its method grids and Hamming settings are left out: changing them must not re-download or re-embed."""
+    Its method grids and Hamming settings are left out: changing them must not re-download or re-embed.
+    """
     settings = {
         k: v
         for k, v in DATASETS[wildcards.dataset].items()
@@ -154,7 +155,9 @@ PLAN = plan(config)
 PLANNED = list(
     dict.fromkeys(m for _, _, m, _ in PLAN)
 )  # methods with configurations, registry order
-HAMMING = hamming_plan(config)  # (dataset, space, method, bits, folder) of the Hamming-ranking protocol
+HAMMING = hamming_plan(
+    config
+)  # (dataset, space, method, bits, folder) of the Hamming-ranking protocol
 HAMMING_RUNS = list(dict.fromkeys((d, s, m) for d, s, m, _, _ in HAMMING))
 HAMMING_METHODS = list(dict.fromkeys(m for _, _, m in HAMMING_RUNS))
 TRAINED = [m for m in dict.fromkeys(PLANNED + HAMMING_METHODS) if REGISTRY[m].training]
@@ -280,7 +283,11 @@ def trainings(method):
     return list(
         dict.fromkeys(
             [(d, s, training_folder(m, p)) for d, s, m, p in PLAN if m == method]
-            + [(d, s, training_folder(m, f)) for d, s, m, _, f in HAMMING if m == method]
+            + [
+                (d, s, training_folder(m, f))
+                for d, s, m, _, f in HAMMING
+                if m == method
+            ]
         )
     )
 
@@ -321,6 +328,17 @@ def figure_category(table, title):
 
 
 # Every table: results/tables/{name}.csv and .md, made by the one `table` rule from what its entry names.
+def training_table(method):
+    entry = REGISTRY[method]
+    return dict(
+        kind="training",
+        method=method,
+        caption=entry.training.caption,
+        category=figure_category(entry.training.table, f"{entry.title} loss"),
+        code=library("tables.py", module_file(method)),
+    )
+
+
 TABLES = {}
 for _m in PLANNED:
     _entry = REGISTRY[_m]
@@ -340,13 +358,9 @@ for _m in PLANNED:
             code=library("tables.py", "evidence.py", "stats.py", module_file(_m)),
         )
     if _entry.training:
-        TABLES[_entry.training.table] = dict(
-            kind="training",
-            method=_m,
-            caption=_entry.training.caption,
-            category=figure_category(_entry.training.table, f"{_entry.title} loss"),
-            code=library("tables.py", module_file(_m)),
-        )
+        TABLES[_entry.training.table] = training_table(_m)
+for _m in TRAINED:  # a method trained only for the Hamming protocol
+    TABLES.setdefault(REGISTRY[_m].training.table, training_table(_m))
 if PLAN:
     TABLES["vs_report"] = dict(
         kind="vs_report",
@@ -471,7 +485,11 @@ def entry_inputs(entries, wildcard):
         if entry["kind"] == "training":
             return {"histories": history_files(entry["method"])}
         if entry["kind"] in HAMMING_KINDS:
-            return {"runs": entry_files(entries, wildcard, HAMMING_KINDS[entry["kind"]])(wildcards)}
+            return {
+                "runs": entry_files(entries, wildcard, HAMMING_KINDS[entry["kind"]])(
+                    wildcards
+                )
+            }
         runs = {"runs": derived_targets(entry_select(entry))}
         if (
             entry["kind"] == "retrieved"
@@ -525,7 +543,9 @@ def gallery_files(dataset):
 
 def hamming_protocols():
     """Each dataset's published protocol (datasets[].hamming.protocol), JSON: the literature table's matches."""
-    return json.dumps({d: (s.get("hamming") or {}).get("protocol") for d, s in DATASETS.items()})
+    return json.dumps(
+        {d: (s.get("hamming") or {}).get("protocol") for d, s in DATASETS.items()}
+    )
 
 
 def table_setting(key):
