@@ -18,7 +18,8 @@ def test_imagenet_scale_benchmark_runs(repo):
 
 def test_the_faiss_comparison_runs_and_both_sides_find_the_same_neighbours(repo):
     command = [sys.executable, str(repo / "benchmarks" / "vs_faiss.py"), "--gallery", "3000", "--queries", "300",
-               "--exact-queries", "100", "--K", "30", "--threads", "1", "--repeats", "1", "--scaling", "1500"]
+               "--exact-queries", "100", "--K", "30", "--threads", "1", "--repeats", "1", "--scaling", "1500",
+               "--hamming-gallery", "3000"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
@@ -34,6 +35,8 @@ def test_the_faiss_comparison_runs_and_both_sides_find_the_same_neighbours(repo)
         for name in ("hyperplane H=8 L=6 (centred), top 50", "ITQ H=16 L=3, top 50",
                      "multi-probe H=16 L=3 radius 1, top 50", "neural J=8 L=4 (H=32), top 50"):
             assert rows[name][3] == rows[name][5], (name, rows[name])  # the same buckets on both sides
+        for kind in ("random", "clustered"):  # Hamming ranking: FAISS's top 1000 distances are our histogram's
+            assert rows[f"hamming ranking 300 x 3000, 64 bits, {kind} codes"][4] == "yes"
     assert "| k-means K=30, probes 1 | 1 |" in result.stdout  # single-query p50
     assert "peak memory at 1500" in result.stdout
     assert "| 1500 | 30 |" in result.stdout

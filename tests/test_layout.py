@@ -9,7 +9,7 @@ RULES = REPO / "rules"
 EXPECTED = {  # rule file -> the rules it holds
     "data.smk": {"download", "fetch_weights"},
     "embed.smk": {"embed", "pca", "import_embeddings", "synthesize"},
-    "methods.smk": {"exact_neighbours", "train", "run_method", "metrics"},
+    "methods.smk": {"exact_neighbours", "train", "run_method", "metrics", "hamming"},
     "report.smk": {"collect_metrics", "table", "plot", "checksums", "verify"},
 }
 
