@@ -210,7 +210,12 @@ def check_table(csv: Path, spec: dict, root: Path) -> list[str]:
         return problems
     sources = [root / p for p in spec["metrics"] + spec["histories"]]
     per_query = [root / p for p in spec.get("per_query", [])]
-    if not all(p.is_file() for p in sources + per_query) or not whole_records(sources[: len(spec["metrics"])]):
+    records = sources[: len(spec["metrics"])]
+    if spec["kind"] in ("hashing", "literature"):  # the Hamming jobs' metrics.csv: one row per build, checked above
+        whole = all(p.is_file() and read_csv(p)[0] is not None for p in records)
+    else:
+        whole = whole_records(records)
+    if not all(p.is_file() for p in sources + per_query) or not whole:
         return problems
     try:
         table = make_table(spec["kind"], spec["method"], spec["datasets"], sources[: len(spec["metrics"])],
@@ -223,6 +228,37 @@ def check_table(csv: Path, spec: dict, root: Path) -> list[str]:
     if md.is_file() and md.read_text() != to_markdown(table):
         problems.append(_problem(md, "does not match the table made again from its metrics/history files"))
     return problems
+
+
+def check_hamming(folder: Path, builds: list) -> dict[str, list[str]]:
+    """A Hamming job's files (those that exist) against its builds ([bits, folder] each, in order): metrics.csv and
+    timings.csv one row per build naming it, pr_curve.csv bits + 1 rows per build, per_query.parquet one row per
+    build and query of the space's query file."""
+    out = {}
+    expected = [str(f) for _, f in builds]
+    for name in ("metrics.csv", "timings.csv"):
+        path = folder / name
+        if path.is_file():
+            frame, problems = read_csv(path)
+            if frame is not None and [str(p) for p in frame.get("params", [])] != expected:
+                problems.append(_problem(path, f"{len(frame)} rows, expected one per build ({len(expected)})"))
+            out[name] = problems
+    path = folder / "pr_curve.csv"
+    if path.is_file():
+        frame, problems = read_csv(path)
+        rows = sum(bits + 1 for bits, _ in builds)
+        if frame is not None and len(frame) != rows:
+            problems.append(_problem(path, f"{len(frame)} rows, expected {rows} (radii 0..B of each build)"))
+        out[path.name] = problems
+    path = folder / "per_query.parquet"
+    if path.is_file():
+        query = folder.parents[2] / "embeddings" / folder.parent.name / "query.parquet"
+        try:
+            queries = pq.read_metadata(query).num_rows
+        except Exception:  # a broken embedding: reported with its own fix
+            queries = None
+        out[path.name] = check_rows(path, None if queries is None else queries * len(builds))
+    return out
 
 
 def check_record(path: Path, keys: dict) -> list[str]:
@@ -261,8 +297,8 @@ def check_configuration_records(metrics: Path) -> list[str]:
 
 def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str], int]:
     """(problems, files checked) for the files after the embeddings that are not a configuration's own: manifests,
-    training histories, PCA records, download manifests, the collected metrics and timings, tables, plots and the
-    checksum list. ``spec`` is what the verify rule passes (rules/report.smk)."""
+    training histories, PCA records, download manifests, the collected metrics and timings, the Hamming jobs' files,
+    tables, plots and the checksum list. ``spec`` is what the verify rule passes (rules/report.smk)."""
     from .methods import REGISTRY
 
     root = Path(root)
@@ -327,6 +363,9 @@ def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str]
         path = root / combined
         if path.is_file():
             found(path, check_concatenation(path, [root / p for p in parts]))
+    for folder, builds in spec.get("hamming", {}).items():
+        for name, problems_of in check_hamming(root / folder, builds).items():
+            found(root / folder / name, problems_of)
     for csv, table in spec["tables"].items():
         path = root / csv
         if path.is_file():

@@ -664,6 +664,12 @@ def verify_spec():
             if PLAN
             else {}
         ),
+        hamming={
+            f"results/{d}/hamming/{s}/{m}": [
+                [b, f] for d2, s2, m2, b, f in HAMMING if (d2, s2, m2) == (d, s, m)
+            ]
+            for d, s, m in HAMMING_RUNS
+        },
         tables=tables,
         plots=[f"results/plots/{p}.png" for p in PLOTS],
         checksums=dict(path="results/checksums.sha256", files=len(checksum_targets())),

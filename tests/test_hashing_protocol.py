@@ -174,6 +174,14 @@ def test_the_protocol_runs_end_to_end_and_new_bits_rerun_only_its_jobs(tmp_path)
     checksums = (tmp_path / "results" / "checksums.sha256").read_text()
     assert "results/digits/hamming/rand/spectral/per_query.parquet" in checksums
     assert jobs(snakemake(tmp_path, config, "-n").output) == []  # nothing to do on a second run
+    configfile = str(tmp_path / "test-config.yaml")  # written by the run above; the target before --configfile
+    assert "0 problem(s)" in snakemake(tmp_path, None, "verify", "--configfile", configfile).output
+    curve = tmp_path / "results" / "digits" / "hamming" / "rand" / "pcah" / "pr_curve.csv"
+    whole = curve.read_text()
+    curve.write_text("\n".join(whole.splitlines()[:5]) + "\n")  # cut short after its job finished
+    failed = snakemake(tmp_path, None, "verify", "--configfile", configfile, check=False)
+    assert failed.returncode != 0 and "pcah/pr_curve.csv: 4 rows, expected 26" in failed.output
+    curve.write_text(whole)
     more = copy.deepcopy(config)
     more["datasets"][0]["hamming"]["bits"] = [8, 16, 32]
     planned = jobs(snakemake(tmp_path, more, "-n").output)
