@@ -100,3 +100,24 @@ def write_imagefolder(folder: Path, per_class: int = 5, classes: int = 3) -> Non
         target = folder / f"class_{label}"
         target.mkdir(parents=True, exist_ok=True)
         image.save(target / f"{i:03d}.png")
+
+
+def write_clustered_space(folder: Path, gallery: int = 400, query: int = 60, dim: int = 16, classes: int = 5):
+    """gallery.parquet and query.parquet of one space in ``folder``: Gaussian clusters around seeded centres (seed 0).
+    Returns the two Embeddings as read back and each query's exact top-50 cosine similarities (descending)."""
+    from lshbench.io import Embeddings, read_embeddings, write_embeddings
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(classes, dim))
+
+    def split(n):
+        labels = rng.integers(0, classes, n).astype(np.int32)
+        vectors = (centres[labels] + rng.normal(size=(n, dim))).astype(np.float32)
+        return Embeddings(ids=np.arange(n), labels=labels, vectors=vectors, metadata={})
+
+    write_embeddings(folder / "gallery.parquet", split(gallery))
+    write_embeddings(folder / "query.parquet", split(query))
+    g, q = read_embeddings(folder / "gallery.parquet"), read_embeddings(folder / "query.parquet")
+    gv = g.vectors / np.linalg.norm(g.vectors, axis=1, keepdims=True)
+    qv = q.vectors / np.linalg.norm(q.vectors, axis=1, keepdims=True)
+    return g, q, -np.sort(-(qv @ gv.T), axis=1)[:, :50].astype(np.float32)

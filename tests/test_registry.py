@@ -258,25 +258,14 @@ def test_template_method_runs_through_the_workflow_path(template, tmp_path, monk
     import numpy as np
     import pandas as pd
 
+    from builders import write_clustered_space
     from lshbench.batch import Configuration, run_batch
-    from lshbench.io import Embeddings, read_embeddings, write_embeddings
     from lshbench.metrics import write_metrics
     from lshbench.ranking import read_ranking
     from lshbench.tables import figure_cells
 
     monkeypatch.chdir(tmp_path)
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(5, 16))
-    def split(n):
-        labels = rng.integers(0, 5, n).astype(np.int32)
-        vectors = (centres[labels] + rng.normal(size=(n, 16))).astype(np.float32)
-        return Embeddings(ids=np.arange(n), labels=labels, vectors=vectors, metadata={})
-    write_embeddings("gallery.parquet", split(400))
-    write_embeddings("query.parquet", split(60))
-    gallery, query = read_embeddings("gallery.parquet"), read_embeddings("query.parquet")
-    g = gallery.vectors / np.linalg.norm(gallery.vectors, axis=1, keepdims=True)
-    q = query.vectors / np.linalg.norm(query.vectors, axis=1, keepdims=True)
-    exact = -np.sort(-(q @ g.T), axis=1)[:, :50].astype(np.float32)
+    gallery, query, exact = write_clustered_space(tmp_path)
 
     grid = {"B": [1, 4, 16], "L": [1, 3]}
     plan = template.plan(grid, {})

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..lazy import lazy_import
 
 from ..candidates import BucketCandidates, Candidates, from_pairs, gather_ranges
-from .base import Index
+from .base import Index, ParameterError
 
 torch = lazy_import("torch")
 
@@ -252,3 +252,31 @@ class HashingIndex(Index):
 
     def info(self):
         return self.tables.stats()
+
+
+class OneTableIndex(HashingIndex):
+    """One table of H-bit codes learned from the gallery, deterministic given it (PCAH, spectral hashing): subclasses
+    learn their projection in ``fit`` and end it with ``build_table``. ``title``: the method's name in errors."""
+
+    L = 1
+    title = ""
+
+    def __init__(self, H: int, *, device: str | torch.device = "cpu"):
+        super().__init__(device)
+        if H < 1:
+            raise ParameterError(f"{self.title} needs H >= 1 (H={H})")
+        self.H = H
+        self.ones_share: list[float] = []
+
+    def params(self) -> dict:
+        return {"H": self.H}
+
+    def build_table(self, x: torch.Tensor) -> None:
+        """The gallery's codes into the table, and the share of them that sets each bit (index.json)."""
+        self.n_gallery = len(x)
+        codes = self.codes(x)
+        self.ones_share = codes[0].float().mean(0).tolist()
+        self.tables = HashTables.build(codes)
+
+    def info(self):
+        return {**super().info(), "ones_share": self.ones_share}

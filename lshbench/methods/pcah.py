@@ -10,26 +10,16 @@ no seed in its folder name.
 from __future__ import annotations
 
 from ..lazy import lazy_import
-from .hashing import HashingIndex, HashTables
+from .hashing import OneTableIndex
 from .itq import principal_directions
 from .registry import Method, ParameterError, register, values_of
 
 torch = lazy_import("torch")
 
 
-class PCAH(HashingIndex):
+class PCAH(OneTableIndex):
     method = "pcah"
-    L = 1
-
-    def __init__(self, H: int, *, device: str | torch.device = "cpu"):
-        super().__init__(device)
-        if H < 1:
-            raise ParameterError(f"PCAH needs H >= 1 (H={H})")
-        self.H = H
-        self.ones_share: list[float] = []
-
-    def params(self) -> dict:
-        return {"H": self.H}
+    title = "PCAH"
 
     def codes(self, x: torch.Tensor) -> list[torch.Tensor]:
         """One (N, H) bool code (one table): the signs of the centred principal components."""
@@ -41,10 +31,7 @@ class PCAH(HashingIndex):
             raise ParameterError(f"PCAH H={self.H} exceeds the {x.shape[1]} dimensions of this space: choose "
                                  f"H <= {x.shape[1]}")
         self.mean, self.directions = principal_directions(x, self.H)
-        self.n_gallery = len(x)
-        codes = self.codes(x)
-        self.ones_share = codes[0].float().mean(0).tolist()
-        self.tables = HashTables.build(codes)
+        self.build_table(x)
         return self
 
     def arrays(self):
@@ -53,9 +40,6 @@ class PCAH(HashingIndex):
     def load_arrays(self, arrays):
         self.mean, self.directions = arrays["mean"].float(), arrays["directions"].float()
         self.load_tables(arrays)
-
-    def info(self):
-        return {**super().info(), "ones_share": self.ones_share}
 
 
 METHOD = register(Method(

@@ -27,9 +27,9 @@ from __future__ import annotations
 import math
 
 from ..lazy import lazy_import
-from .hashing import HashingIndex, HashTables
+from .hashing import OneTableIndex
 from .itq import principal_directions
-from .registry import Method, ParameterError, register, values_of
+from .registry import Method, register, values_of
 
 torch = lazy_import("torch")
 
@@ -49,19 +49,9 @@ def select_modes(R: torch.Tensor, H: int) -> tuple[torch.Tensor, torch.Tensor]:
     return direction[order], multiple[order]
 
 
-class SpectralHashing(HashingIndex):
+class SpectralHashing(OneTableIndex):
     method = "spectral"
-    L = 1
-
-    def __init__(self, H: int, *, device: str | torch.device = "cpu"):
-        super().__init__(device)
-        if H < 1:
-            raise ParameterError(f"spectral hashing needs H >= 1 (H={H})")
-        self.H = H
-        self.ones_share: list[float] = []
-
-    def params(self) -> dict:
-        return {"H": self.H}
+    title = "spectral hashing"
 
     @property
     def modes(self) -> torch.Tensor:
@@ -84,10 +74,7 @@ class SpectralHashing(HashingIndex):
         self.mn = projected.min(0).values - MATLAB_EPS
         self.mx = projected.max(0).values + MATLAB_EPS
         self.mode_direction, self.mode_multiple = select_modes(self.mx - self.mn, self.H)
-        self.n_gallery = len(x)
-        codes = self.codes(x)
-        self.ones_share = codes[0].float().mean(0).tolist()
-        self.tables = HashTables.build(codes)
+        self.build_table(x)
         return self
 
     def arrays(self):
@@ -101,8 +88,7 @@ class SpectralHashing(HashingIndex):
 
     def info(self):
         return {**super().info(), "modes": [[int(d), int(m)] for d, m in zip(self.mode_direction.tolist(),
-                                                                             self.mode_multiple.tolist())],
-                "ones_share": self.ones_share}
+                                                                             self.mode_multiple.tolist())]}
 
 
 METHOD = register(Method(
