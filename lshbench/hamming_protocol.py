@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 KEYS = ["dataset", "space", "method", "bits", "params", "seed"]
 
 
-def encode(entry, folder: str, gallery, query, *, settings: dict, trained: dict | None, device) -> tuple:
-    """Build the configuration ``folder`` on the gallery; its (gallery, query) codes as bool arrays, and seconds."""
-    params = entry.parse(folder)
+def encode(entry, params: dict, gallery, query, *, settings: dict, trained: dict | None, device) -> tuple:
+    """Build the configuration of folder parameters ``params`` on the gallery; its (gallery, query) codes as bool
+    arrays, and seconds."""
+    params = dict(params)
     seed = params.pop("seed", 0)
     index = entry.index_class().build(params, seed=seed, device=device, trained=trained, **settings)
     x = torch.from_numpy(gallery.vectors).to(device)
@@ -49,15 +50,16 @@ def run_hamming(dataset: str, space: str, name: str, builds: list[tuple[int, str
         arrays = None
         if entry.training is not None:
             arrays = {k: torch.from_numpy(v) for k, v in np.load(trained[entry.training_folder(folder)]).items()}
-        (gallery_codes, query_codes), built, encoded = encode(entry, folder, gallery, query, settings=settings,
+        params = entry.parse(folder)
+        (gallery_codes, query_codes), built, encoded = encode(entry, params, gallery, query, settings=settings,
                                                               trained=arrays, device=device)
         if gallery_codes.shape[1] != bits:
             raise RuntimeError(f"{name} {folder}: hamming_codes gave {gallery_codes.shape[1]} bits, not {bits}")
         start = time.perf_counter()
         values = hamming_ranking(query_codes, gallery_codes, query.labels, gallery.labels, R=(R,), radius=radius)
         ranked = time.perf_counter() - start
-        seed = entry.parse(folder).get("seed")
-        keys = {"dataset": dataset, "space": space, "method": name, "bits": bits, "params": folder, "seed": seed}
+        keys = {"dataset": dataset, "space": space, "method": name, "bits": bits, "params": folder,
+                "seed": params.get("seed")}
         columns = {k: v for k, v in values.items() if k not in ("counts", "relevant_counts")}
         frame = pd.DataFrame({"query_id": query.ids, "label": query.labels, **columns})
         per_query.append(frame.assign(**keys))

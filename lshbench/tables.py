@@ -68,11 +68,16 @@ def replicates(metrics: pd.DataFrame, interval_columns=None, level: float = 0.95
     return out.reset_index()[[*frame.columns, *(c for c in out.columns if c not in frame.columns)]]
 
 
+def data_table(name: str) -> pd.DataFrame:
+    """A transcribed data file of the package (lshbench/data/{name}), its '# ' note on the source left out."""
+    text = resources.files("lshbench").joinpath(f"data/{name}").read_text()
+    lines = [line for line in text.splitlines() if not line.startswith("# ")]
+    return pd.read_csv(io.StringIO("\n".join(lines)))
+
+
 def report_numbers() -> pd.DataFrame:
     """The report's 243 numbers (lshbench/data/report_figures.csv), in percent."""
-    text = resources.files("lshbench").joinpath("data/report_figures.csv").read_text()
-    lines = [line for line in text.splitlines() if not line.startswith("# ")]  # the note on the source
-    return pd.read_csv(io.StringIO("\n".join(lines)))
+    return data_table("report_figures.csv")
 
 
 def figure_cells(metrics: pd.DataFrame, method: str) -> pd.DataFrame:
@@ -229,9 +234,7 @@ def hashing_table(frame: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
 
 def literature_numbers() -> pd.DataFrame:
     """The published Hamming-ranking numbers (lshbench/data/literature_hashing.csv), as printed (fractions)."""
-    text = resources.files("lshbench").joinpath("data/literature_hashing.csv").read_text()
-    lines = [line for line in text.splitlines() if not line.startswith("# ")]
-    return pd.read_csv(io.StringIO("\n".join(lines)))
+    return data_table("literature_hashing.csv")
 
 
 LITERATURE_METRICS = {"mAP@ALL": "ap_all"}
