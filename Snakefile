@@ -1,9 +1,13 @@
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# One experiment per config, wherever it runs: the project's config.yaml beside this Snakefile, or a config.yaml in the
+# working directory (Snakemake's convention for a deployed workflow); --configfile presets go over it.
+configfile: "config.yaml" if os.path.isfile("config.yaml") else f"{workflow.basedir}/config.yaml"
 
 
 report: "report/workflow.rst"

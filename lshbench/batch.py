@@ -6,7 +6,7 @@ parameter, k-means' probes, share it), ``ranking.parquet`` (what each query retr
 metrics job derives metrics.csv and per_query.parquet from it), ``timings.csv`` and, last, a ``provenance.json``
 holding a key of everything its results depend on: its method and folder parameters, the build settings, the seed,
 the evaluation settings, the fingerprints (size, mtime) of the files it reads and the hash of the code that computes
-it (lshbench.code.method_code: the method's module, what it imports, this runner and the evaluator). A configuration
+it (the method job's code: its script, what that imports and the method's module, lshbench.code). A configuration
 whose files are all there with the same key is kept, not recomputed: adding one K to a grid re-runs the method's job
 on each space, which builds and evaluates only the new K. The job's own output is a manifest (one line per
 configuration, kept or built), written when all are done; a failure leaves the finished configurations in place.
@@ -97,11 +97,13 @@ def is_current(config: Configuration, key: str) -> bool:
 def run_batch(configurations: list[Configuration], *, gallery, query, exact_scores: np.ndarray, inputs: dict,
               settings: dict, seed: int, device: torch.device, memory_mb: int, latency_queries: int,
               keep_top: int = 100, trained: dict[str, str] | None = None, progress: bool = True,
-              rebuild_when_unchanged: bool = False) -> list[dict]:
+              code: str | None = None, rebuild_when_unchanged: bool = False) -> list[dict]:
     """Build and evaluate every configuration that is not current; returns the manifest rows (in the given order).
 
     ``gallery``/``query``: ``lshbench.io.Embeddings``; ``inputs``: name -> path of every file the results depend
-    on (fingerprinted into each key); ``trained``: training folder -> model.npz for methods with a training step.
+    on (fingerprinted into each key); ``trained``: training folder -> model.npz for methods with a training step;
+    ``code``: the hash of the code the results come from (the method job's ``code`` param, lshbench.code.rule_code;
+    without it, the method's module and this runner's, lshbench.code.method_code).
     Configurations that differ only in query parameters share one build. ``rebuild_when_unchanged``: the method
     job's setting (Snakemake runs it only when something changed, or when forced): with every configuration current
     and as in the last completed run, rebuild them all."""
@@ -114,7 +116,7 @@ def run_batch(configurations: list[Configuration], *, gallery, query, exact_scor
         if entry.training is not None:
             used["trained"] = trained[entry.training_folder(config.params)]
         facts = {"method": config.method, "params": config.params, "settings": settings, "seed": seed,
-                 "latency_queries": latency_queries, "keep_top": keep_top, "code": method_code(entry.module),
+                 "latency_queries": latency_queries, "keep_top": keep_top, "code": code or method_code(entry.module),
                  "inputs": {k: fingerprint(v) for k, v in sorted(used.items())}}
         planned.append((config, entry, used, facts, provenance_key(facts)))
     keys = {config.params: key for config, *_, key in planned}

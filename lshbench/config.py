@@ -8,14 +8,13 @@ import copy
 import re
 from pathlib import Path
 
+from .errors import ConfigError  # noqa: F401 (raised here, imported from here too)
 from .methods import REGISTRY
 from .sources import REGISTRY as SOURCES
 from .sources import SYNTHETIC
-from .sources.registry import dataset_schema
+from .models import ARCHS, FEATURE_DIMS, parse_pca_space, pca_space_names, weights_kind  # noqa: F401 (re-exported)
+from .sources.registry import dataset_schema, fill_source_defaults, foreign_fields
 
-# The report's backbones; any torchvision classification model name is accepted (its feature size is read from the
-# model in the embedding job), these are the ones whose feature size is known at parse time.
-ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 # Every torchvision classification model with a linear classifier to remove (SqueezeNet's is a convolution): shipped as
 # a list so that parsing needs no torch; tests/test_config.py checks it against the installed torchvision.
 TORCHVISION_MODELS = tuple((Path(__file__).parent / "data" / "torchvision_models.txt").read_text().split())
@@ -23,36 +22,6 @@ TORCHVISION_MODELS = tuple((Path(__file__).parent / "data" / "torchvision_models
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 WEIGHTS_NAME = re.compile(r"[A-Z0-9_]+")
 DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?|mps")
-FEATURE_DIMS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
-
-
-def weights_kind(weights: str) -> str:
-    """'random' for none, 'named' for a torchvision weights name (IMAGENET1K_V1, DEFAULT, ...), else 'file'."""
-    if weights.lower() == "none":
-        return "random"
-    if weights.replace("_", "").isalnum() and weights.upper() == weights:
-        return "named"
-    return "file"
-
-
-class ConfigError(ValueError):
-    """A config value is wrong; the message names the field."""
-
-
-def pca_space_names(model: dict) -> list[str]:
-    """'{model}-pca{dims}' for each configured dimension, '{model}-pcavar{percent}' for each variance target."""
-    pca = model.get("pca") or {}
-    names = [f"{model['name']}-pca{d}" for d in pca.get("dims", [])]
-    names += [f"{model['name']}-pcavar{v * 100:g}" for v in pca.get("variance", [])]
-    return names
-
-
-def parse_pca_space(space: str) -> tuple[str, str, float]:
-    """'resnet18-pca248' -> ('resnet18', 'dims', 248); 'resnet18-pcavar95' -> ('resnet18', 'variance', 0.95)."""
-    model, _, spec = space.rpartition("-pca")
-    if spec.startswith("var"):
-        return model, "variance", float(spec[3:]) / 100
-    return model, "dims", int(spec)
 
 
 def split_sizes(dataset: dict, scale: float = 1.0) -> dict[str, int] | None:
@@ -290,8 +259,9 @@ def schema(path: str | Path) -> dict:
 
 
 def validate(config: dict, path: str | Path) -> None:
-    """Validate against ``schema(path)`` and fill in its defaults (as snakemake.utils.validate does); a violation is
-    a ConfigError naming the field."""
+    """Validate against ``schema(path)`` and fill in its defaults (as snakemake.utils.validate does; a source's
+    fields only on its own datasets, after a field of another source is refused); a violation is a ConfigError naming
+    the field."""
     import jsonschema
 
     def set_defaults(validator, properties, instance, schema):
@@ -307,6 +277,13 @@ def validate(config: dict, path: str | Path) -> None:
         "integer", lambda _, instance: isinstance(instance, int) and not isinstance(instance, bool))
     Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"properties": set_defaults},
                                              type_checker=checker)
+    datasets = config.get("datasets") if isinstance(config, dict) else None
+    for i, dataset in enumerate(datasets if isinstance(datasets, list) else []):
+        if isinstance(dataset, dict):
+            try:
+                foreign_fields(dataset, f"datasets[{i}] ('{dataset.get('name')}')")
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
     error = jsonschema.exceptions.best_match(Validator(schema(path)).iter_errors(config))
     if error is not None:
         where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in error.absolute_path).replace(".[", "[")
@@ -315,6 +292,8 @@ def validate(config: dict, path: str | Path) -> None:
             hint = f" (integer fields take whole numbers written without a decimal point: {error.instance:g}, " \
                    f"not {error.instance!r})"
         raise ConfigError(f"{where or 'config'}: {error.message}{hint}")
+    for dataset in config["datasets"]:
+        fill_source_defaults(dataset)
 
 
 def check_methods(config: dict) -> None:

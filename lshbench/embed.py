@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__
-from .config import ARCHS, FEATURE_DIMS, ConfigError, weights_kind  # noqa: F401 (re-exported)
+from .errors import ConfigError  # noqa: F401 (re-exported)
+from .models import ARCHS, FEATURE_DIMS, weights_kind  # noqa: F401 (re-exported)
 from .sources.base import BadImage, ImageSplit
 from .io import EmbeddingWriter
 
@@ -28,16 +29,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 from .errors import DeviceUnavailable, WeightsUnavailable  # noqa: E402,F401 (raised here, imported from here too)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceUnavailable(f"device '{device}' was asked for but this job sees no CUDA device (torch "
-                                f"{torch.__version__}, CUDA build: {torch.version.cuda}); set device: auto or cpu")
-    return resolved
+from .device import resolve_device  # noqa: E402,F401 (re-exported)
 
 
 def torchvision_weights(arch: str, name: str):

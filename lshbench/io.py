@@ -143,14 +143,35 @@ def write_embeddings(path: str | os.PathLike, emb: Embeddings) -> None:
 
 
 def read_metadata(path: str | os.PathLike, supplied: bool = False) -> dict:
-    """The ``lshbench`` metadata of an embedding file (the footer's, completed when the file was closed)."""
+    """The ``lshbench`` metadata of an embedding file (the footer's, completed when the file was closed); a file the
+    user supplied (imported features) may have none: {}."""
     try:
         raw = pq.read_metadata(path).metadata or {}
     except (OSError, pa.ArrowException) as error:
         raise unreadable(path, error, supplied) from error
     if METADATA_KEY not in raw:
+        if supplied:
+            return {}
         raise ValueError(f"{path}: not an lshbench embedding file (no '{METADATA_KEY.decode()}' metadata)")
     return json.loads(raw[METADATA_KEY])
+
+
+class WrongLayout(ValueError):
+    """A whole Parquet file whose columns are not lshbench's embedding layout; the message names the column."""
+
+
+def check_layout(path, schema: pa.Schema) -> None:
+    """id and label integer columns and embedding a fixed-size list of floats (lshbench's layout, EmbeddingWriter)."""
+    for column in ("id", "label"):
+        kind = schema.field(column).type
+        if not pa.types.is_integer(kind):
+            raise WrongLayout(f"{path}: column '{column}' holds {kind}; {column}s must be integers"
+                              + (" (class indices 0..C-1: map class names to integers first)" if column == "label"
+                                 else " (each vector's row in its source)"))
+    kind = schema.field("embedding").type
+    if not pa.types.is_fixed_size_list(kind) or not pa.types.is_floating(kind.value_type):
+        raise WrongLayout(f"{path}: column 'embedding' holds {kind}; each vector must be a fixed-size list of floats "
+                          f"(pyarrow: pa.list_(pa.float32(), D)), all of one length D")
 
 
 def read_embeddings(path: str | os.PathLike, supplied: bool = False) -> Embeddings:
@@ -164,6 +185,7 @@ def read_embeddings(path: str | os.PathLike, supplied: bool = False) -> Embeddin
         missing = {"id", "label", "embedding"} - set(names)
         if missing:
             raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected id, label, embedding")
+        check_layout(path, handle.schema_arrow)
         n = handle.metadata.num_rows
         dim = handle.schema_arrow.field("embedding").type.list_size
         ids, labels = np.empty(n, np.int64), np.empty(n, np.int32)

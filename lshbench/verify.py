@@ -298,7 +298,9 @@ def check_configuration_records(metrics: Path) -> list[str]:
 def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str], int]:
     """(problems, files checked) for the files after the embeddings that are not a configuration's own: manifests,
     training histories, PCA records, download manifests, the collected metrics and timings, the Hamming jobs' files,
-    tables, plots and the checksum list. ``spec`` is what the verify rule passes (rules/report.smk)."""
+    tables, plots and the checksum list, and the downloads, embeddings and PCA spaces made by other code than this
+    checkout's (``stale_code``: the workflow finds them, lshbench.code.changed_code). ``spec`` is what the verify rule
+    passes (rules/report.smk)."""
     from .methods import REGISTRY
 
     root = Path(root)
@@ -374,6 +376,10 @@ def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str]
         path = root / plot
         if path.is_file():
             found(path, check_png(path))
+    for output, stale in spec.get("stale_code", {}).items():
+        checked += 1
+        problems.append(f"{root / output}: code changed since this file was made ({', '.join(stale['changed'])}); "
+                        f"re-make it and what follows with `--forcerun {output}`, or keep it knowingly")
     path = root / spec["checksums"]["path"]
     if path.is_file():
         lines = path.read_text().splitlines()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from typing import Callable
 
-from .config import ConfigError
-from .sources import BadImage, DatasetUnavailable
-from .errors import DeviceUnavailable, WeightsUnavailable
+from .errors import BadImage, ConfigError, DatasetUnavailable, DeviceUnavailable, ParameterError, WeightsUnavailable
 from .io import UnreadableFile
-from .methods.base import ParameterError
 
 
 class VerifyFailed(RuntimeError):
@@ -39,7 +37,33 @@ def run(snakemake, main: Callable) -> None:
     try:
         main(snakemake)
     except USER_ERRORS as error:
-        message = f"{type(error).__name__}: {error}"
+        fail(snakemake, f"{type(error).__name__}: {error}", log_file, console)
+    except OSError as error:  # pyarrow's, numpy's, torch's write errors; others keep their traceback
+        if error.errno != errno.ENOSPC and "No space left" not in str(error):
+            raise
+        fail(snakemake, no_space(snakemake), log_file, console)
+
+
+def no_space(snakemake) -> str:
+    """One line for a full disk: where the job was writing and what is free there (not the writer's traceback)."""
+    import os
+    import shutil
+
+    written = [str(p) for p in snakemake.output] or [str(snakemake.log[0])]
+    folder = os.path.dirname(os.path.abspath(written[0]))
+    try:
+        free = f"{shutil.disk_usage(folder).free / 2**20:.0f} MiB free there"
+    except OSError:
+        free = "its free space unknown"
+    return (f"no space left on device: writing {', '.join(written)} in {folder} ({free}); free space on that disk, or "
+            f"run in a folder on a larger one, then run the same command again (finished files are kept)")
+
+
+def fail(snakemake, message: str, log_file, console) -> None:
+    """Print a user error to the console and the log (the console first: a full disk may refuse the log), exit 1."""
+    print(f"\nERROR in rule {snakemake.rule} (log: {snakemake.log[0]}):\n{message}\n", file=console)
+    try:
         print(message, file=log_file)
-        print(f"\nERROR in rule {snakemake.rule} (log: {snakemake.log[0]}):\n{message}\n", file=console)
-        sys.exit(1)
+    except OSError:
+        pass
+    sys.exit(1)

@@ -1,11 +1,11 @@
-import hashlib
 import json
 import os
+import sys
 from argparse import Namespace
 
 from snakemake.exceptions import WorkflowError
 
-from lshbench.code import code_hash, method_code
+from lshbench.code import changed_code, rule_code, rule_files
 from lshbench.config import (
     FEATURE_DIMS,
     ConfigError,
@@ -25,6 +25,8 @@ from lshbench.config import (
 from lshbench.methods import REGISTRY
 from lshbench.sources import (
     EMBEDDED,
+    REGISTRY as SOURCES,
+    data_fingerprint,
     has_images,
     IMPORTED as IMPORTED_KIND,
     SYNTHETIC as SYNTHETIC_KIND,
@@ -36,6 +38,23 @@ try:
     check(config)
 except ConfigError as error:
     raise WorkflowError(f"Invalid config: {error}")
+
+
+# One experiment per config, wherever it runs: say which config files were read (the Snakefile reads the project's
+# config.yaml, or one in the working directory; presets given with --configfile go over it).
+def config_files_read():
+    """The config files this run read, in the order they apply: the Snakefile's, then each --configfile over it."""
+    given = [os.path.abspath(f) for f in workflow.config_settings.configfiles]
+    read = [os.path.abspath(f) for f in workflow.configfiles]
+    return [f for f in read if f not in given] + given
+
+
+if workflow.is_main_process:
+    print(
+        "Config files read (each over the one before): "
+        + ", ".join(config_files_read()),
+        file=sys.stderr,
+    )
 
 # Jobs import lshbench from this checkout, also inside `--sdm conda` environments that do not install it.
 os.environ.update(
@@ -89,6 +108,13 @@ def dataset_settings(wildcards):
         if k not in ("grids", "hamming")
     }
     return json.dumps({**settings, "seed": config["seed"]}, sort_keys=True)
+
+
+def dataset_fingerprint(wildcards):
+    """The listing (names, sizes, modification times) of the user's files a dataset is read from, hashed: adding,
+    removing or replacing an image re-runs the preparation, the embedding and what follows (lshbench.sources).
+    """
+    return data_fingerprint(DATASETS[wildcards.dataset])
 
 
 def model_setting(key):
@@ -246,9 +272,29 @@ def hamming_trained_inputs(wildcards):
     }
 
 
-def hamming_code(wildcards):
-    """The hash of a Hamming job's code: the method's module and the protocol's (lshbench/hamming*.py)."""
-    return code_hash(REGISTRY[wildcards.method].module, "lshbench.hamming_protocol")
+def method_code(script):
+    """The ``code`` param of a rule whose jobs run one method: its script, what that imports and the method's module
+    with what it imports (lshbench.code): an edit re-runs the jobs it can change, of that method only.
+    """
+
+    def get(wildcards):
+        return rule_code(script, REGISTRY[wildcards.method].module)
+
+    return get
+
+
+def source_module(dataset):
+    """The module of a dataset's source (lshbench/sources/*.py), which its download, embedding or import runs."""
+    return SOURCES[DATASETS[dataset]["source"]].module
+
+
+def source_code(script):
+    """The ``code`` param of a rule whose jobs open one dataset's source (import, synthesis)."""
+
+    def get(wildcards):
+        return rule_code(script, source_module(wildcards.dataset))
+
+    return get
 
 
 def hamming_files(name, dataset=None):
@@ -258,18 +304,6 @@ def hamming_files(name, dataset=None):
         for d, s, m in HAMMING_RUNS
         if dataset in (None, d)
     ]
-
-
-def run_code(wildcards):
-    """The hash of the code a method job's results come from (its module, what it imports, the batch runner and the
-    evaluator; lshbench/code.py): an edit re-runs that method's jobs, and the job rebuilds its configurations.
-    """
-    return method_code(REGISTRY[wildcards.method].module)
-
-
-def training_code(wildcards):
-    """The hash of a method's training code (its module and what it imports)."""
-    return code_hash(REGISTRY[wildcards.method].module)
 
 
 def method_conda(wildcards):
@@ -299,23 +333,6 @@ def history_files(method):
     ]
 
 
-def module_file(method):
-    """A method's module as a path inside the lshbench package (lshbench.methods.kmeans -> methods/kmeans.py)."""
-    parts = REGISTRY[method].module.split(".")[1:]
-    return os.path.join(*parts[:-1], parts[-1] + ".py")
-
-
-def library(*modules):
-    """The SHA-256 of modules of the lshbench package, as a param: editing one re-runs the cheap jobs built on it
-    (tables, plots), and another checkout of the same code re-runs nothing (a path would differ).
-    Snakemake tracks only a script's own file as its code."""
-    digest = hashlib.sha256()
-    for module in modules:
-        with open(os.path.join(workflow.basedir, "lshbench", module), "rb") as handle:
-            digest.update(handle.read())
-    return digest.hexdigest()[:16]
-
-
 def caption_text(name):
     with open(os.path.join(workflow.basedir, "report", f"{name}.rst")) as handle:
         return handle.read().strip()
@@ -335,7 +352,6 @@ def training_table(method):
         method=method,
         caption=entry.training.caption,
         category=figure_category(entry.training.table, f"{entry.title} loss"),
-        code=library("tables.py", module_file(method)),
     )
 
 
@@ -348,14 +364,12 @@ for _m in PLANNED:
             method=_m,
             caption=_entry.caption,
             category=figure_category(_entry.table, _entry.title),
-            code=library("tables.py", module_file(_m)),
         )
         TABLES[f"{_entry.table}_ci"] = dict(
             kind="figure_ci",
             method=_m,
             caption=caption_text("figure_ci"),
             category=figure_category(_entry.table, _entry.title),
-            code=library("tables.py", "evidence.py", "stats.py", module_file(_m)),
         )
     if _entry.training:
         TABLES[_entry.training.table] = training_table(_m)
@@ -367,7 +381,6 @@ if PLAN:
         method="",
         caption=caption_text("vs_report"),
         category="Comparison with the report",
-        code=library("tables.py", *map(module_file, PLANNED)),
     )
     for _kind in ("summary", "pareto", "significance"):
         TABLES[_kind] = dict(
@@ -375,9 +388,6 @@ if PLAN:
             method="",
             caption=caption_text(_kind),
             category="Summary",
-            code=library(
-                "tables.py", "evidence.py", "stats.py", *map(module_file, PLANNED)
-            ),
         )
 
 if HAMMING:
@@ -386,14 +396,12 @@ if HAMMING:
         method="",
         caption=caption_text("hashing"),
         category="Hamming ranking",
-        code=library("tables.py"),
     )
     TABLES["literature"] = dict(
         kind="literature",
         method="",
         caption=caption_text("literature"),
         category="Hamming ranking",
-        code=library("tables.py", "data/literature_hashing.csv"),
     )
 
 # Every plot: results/plots/{name}.png, made by the one `plot` rule.
@@ -408,9 +416,6 @@ for _d in DATASETS:
                 method=_m,
                 caption=caption_text("plot_method"),
                 category="Plots",
-                code=library(
-                    "plots.py", "tables.py", "evidence.py", "stats.py", module_file(_m)
-                ),
             )
     if _here and has_images(DATASETS[_d]):
         PLOTS[f"{_d}_retrieved"] = dict(
@@ -419,9 +424,6 @@ for _d in DATASETS:
             method="",
             caption=caption_text("plot_retrieved"),
             category="Plots",
-            code=library(
-                "pictures.py", "evidence.py", "tables.py", "stats.py", "sources/base.py"
-            ),
         )
     if _here:
         for _kind in ("tradeoff", "qps"):
@@ -431,13 +433,6 @@ for _d in DATASETS:
                 method="",
                 caption=caption_text(f"plot_{_kind}"),
                 category="Plots",
-                code=library(
-                    "plots.py",
-                    "tables.py",
-                    "evidence.py",
-                    "stats.py",
-                    *map(module_file, _here),
-                ),
             )
 for _d in dict.fromkeys(d for d, _, _ in HAMMING_RUNS):
     PLOTS[f"{_d}_hamming_pr"] = dict(
@@ -446,7 +441,6 @@ for _d in dict.fromkeys(d for d, _, _ in HAMMING_RUNS):
         method="",
         caption=caption_text("plot_hamming_pr"),
         category="Plots",
-        code=library("plots.py"),
     )
 for _m in TRAINED:
     PLOTS[REGISTRY[_m].training.table] = dict(
@@ -455,9 +449,6 @@ for _m in TRAINED:
         method=_m,
         caption=REGISTRY[_m].training.caption,
         category=TABLES[REGISTRY[_m].training.table]["category"],
-        code=library(
-            "plots.py", "tables.py", "evidence.py", "stats.py", module_file(_m)
-        ),
     )
 
 
@@ -545,6 +536,30 @@ def hamming_protocols():
     """Each dataset's published protocol (datasets[].hamming.protocol), JSON: the literature table's matches."""
     return json.dumps(
         {d: (s.get("hamming") or {}).get("protocol") for d, s in DATASETS.items()}
+    )
+
+
+def entry_modules(entry):
+    """The plug-in modules a table's or plot's code dispatches to: the modules of the methods whose files it reads,
+    and, for a retrieval picture, its dataset's source (which opens the images)."""
+    if entry["kind"] == "training":
+        methods = [entry["method"]]
+    elif entry["kind"] in HAMMING_KINDS:
+        methods = [
+            m for d, s, m in HAMMING_RUNS if entry.get("dataset") in ("", None, d)
+        ]
+    else:
+        methods = [m for d, s, m, p in PLAN if entry_select(entry)(d, s, m, p)]
+    modules = [REGISTRY[m].module for m in dict.fromkeys(methods)]
+    if entry["kind"] == "retrieved":
+        modules.append(source_module(entry["dataset"]))
+    return modules
+
+
+def entry_code(entries, wildcard, script):
+    """A table's or plot's ``code`` param: its script, what that imports, and the plug-ins it reads (lshbench.code)."""
+    return lambda wildcards: rule_code(
+        script, *entry_modules(entries[wildcards[wildcard]])
     )
 
 
@@ -673,4 +688,66 @@ def verify_spec():
         tables=tables,
         plots=[f"results/plots/{p}.png" for p in PLOTS],
         checksums=dict(path="results/checksums.sha256", files=len(checksum_targets())),
+        stale_code=STALE,
+    )
+
+
+# The jobs a code edit does not re-run (hours at ImageNet's size: downloads, embeddings, PCA): each records the code
+# that made its output (lshbench.code); every start of the workflow says which outputs other code made.
+def recorded_outputs():
+    """{output: its code files} of every download, weights file, embedding and PCA space the config makes."""
+    outputs = {}
+    for d in IMAGES:
+        outputs[f"resources/{d}/manifest.json"] = ("download.py", source_module(d))
+        for space in MODELS:
+            for split in SPLITS:
+                outputs[f"results/{d}/embeddings/{space}/{split}.parquet"] = (
+                    "embed.py",
+                    source_module(d),
+                )
+    for model in MODELS.values():
+        if weights_kind(model["weights"]) == "named":
+            path = f"resources/weights/{model['arch']}.{model['weights']}.pth"
+            outputs[path] = ("fetch_weights.py",)
+    for d in DATASETS:
+        for space in dataset_spaces(config, DATASETS[d]):
+            if space in PCA_SPACES:
+                for name in ("gallery.parquet", "query.parquet", "pca.json"):
+                    outputs[f"results/{d}/embeddings/{space}/{name}"] = ("pca.py",)
+    return outputs
+
+
+RERUN_RULE = {
+    "download.py": "download",
+    "embed.py": "embed",
+    "pca.py": "pca",
+    "fetch_weights.py": "fetch_weights",
+}
+
+
+def stale_outputs():
+    """{output: the code files changed since it was made} of the outputs made by other code than this checkout's."""
+    stale, files = {}, {}
+    for path, code in recorded_outputs().items():
+        if code not in files:
+            files[code] = rule_files(*code)
+        changed = changed_code(path, files[code])
+        if changed:
+            stale[path] = dict(changed=changed, rule=RERUN_RULE[code[0]])
+    return stale
+
+
+STALE = stale_outputs() if workflow.is_main_process else {}
+if STALE:
+    rules_to_force = " ".join(dict.fromkeys(v["rule"] for v in STALE.values()))
+    print(
+        f"WARNING: code changed since these {len(STALE)} files were made; they are not re-run by a code edit "
+        "(downloads, embeddings and PCA take hours at ImageNet's size), so what follows them describes the old code:\n"
+        + "\n".join(
+            f"  {path}: code changed since this file was made ({', '.join(v['changed'])})"
+            for path, v in STALE.items()
+        )
+        + f"\nRe-run them with `--forcerun {rules_to_force}` (what follows re-runs too), or keep them knowingly: "
+        "`snakemake verify` lists them until they are re-made.",
+        file=sys.stderr,
     )

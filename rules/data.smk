@@ -17,6 +17,7 @@ rule download:
     threads: 1
     params:
         dataset=dataset_settings,
+        data=dataset_fingerprint,
     script:
         "../workflow/scripts/download.py"
 

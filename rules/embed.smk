@@ -70,6 +70,7 @@ rule import_embeddings:
         **CPU_RESOURCES,
     params:
         dataset=dataset_settings,
+        code=source_code("import_embeddings.py"),
     script:
         "../workflow/scripts/import_embeddings.py"
 
@@ -94,5 +95,6 @@ rule synthesize:
         dataset=dataset_settings,
         dim=feature_dim,
         scale=config["scale"],
+        code=source_code("synthesize.py"),
     script:
         "../workflow/scripts/synthesize.py"

@@ -20,7 +20,7 @@ rule exact_neighbours:
     resources:
         **DEVICE_RESOURCES,
     params:
-        code=code_hash("lshbench.evaluate", "lshbench.io"),
+        code=rule_code("exact_neighbours.py"),
     script:
         "../workflow/scripts/exact_neighbours.py"
 
@@ -45,7 +45,7 @@ rule train:
         **DEVICE_RESOURCES,
     params:
         seed=config["seed"],
-        code=training_code,
+        code=method_code("train.py"),
     script:
         "../workflow/scripts/train.py"
 
@@ -74,7 +74,7 @@ rule run_method:
     params:
         configurations=run_configurations,
         settings=method_settings,
-        code=run_code,
+        code=method_code("run_method.py"),
         seed=config["seed"],
         latency_queries=config["evaluation"]["latency_queries"],
         keep_top=config["evaluation"]["keep_top"],
@@ -100,7 +100,7 @@ rule metrics:
     threads: 1
     params:
         configurations=run_configurations,
-        code=code_hash("lshbench.metrics"),
+        code=method_code("metrics.py"),
     script:
         "../workflow/scripts/metrics.py"
 
@@ -134,6 +134,6 @@ rule hamming:
         settings=method_settings,
         R=config["hamming"]["R"],
         radius=config["hamming"]["radius"],
-        code=hamming_code,
+        code=method_code("hamming.py"),
     script:
         "../workflow/scripts/hamming.py"

@@ -32,7 +32,7 @@ rule table:
         kind=table_setting("kind"),
         method=table_setting("method"),
         caption=table_setting("caption"),
-        code=table_setting("code"),
+        code=entry_code(TABLES, "table", "tables.py"),
         datasets=list(DATASETS),
         metrics=entry_files(TABLES, "table", "metrics.csv"),
         per_query=entry_files(TABLES, "table", "per_query.parquet"),
@@ -65,7 +65,7 @@ rule plot:
         dataset=plot_setting("dataset"),
         method=plot_setting("method"),
         caption=plot_setting("caption"),
-        code=plot_setting("code"),
+        code=entry_code(PLOTS, "plot", "plots.py"),
         metrics=entry_files(PLOTS, "plot", "metrics.csv"),
         timings=entry_files(PLOTS, "plot", "timings.csv"),
         trainings=entry_trainings(PLOTS, "plot"),
@@ -90,6 +90,7 @@ rule collect_metrics:
     params:
         metrics=metrics_targets(),
         timings=timings_targets(),
+        code=rule_code("collect_metrics.py"),
     script:
         "../workflow/scripts/collect_metrics.py"
 
@@ -106,6 +107,7 @@ rule checksums:
     threads: 1
     params:
         files=checksum_targets(),
+        code=rule_code("checksums.py"),
     script:
         "../workflow/scripts/checksums.py"
 

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
 
 
-class ParameterError(ValueError):
-    """A method parameter does not fit the data (K larger than the gallery, J larger than H, ...)."""
+from ..errors import ParameterError  # noqa: E402,F401 (raised by methods, imported from here too)
 
 
 def format_value(value) -> str:

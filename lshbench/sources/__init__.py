@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import SPLITS, BadImage, DatasetUnavailable, EncodedImages, ImageSplit, rgb_array
-from .registry import EMBEDDED, IMPORTED, KINDS, REGISTRY, SYNTHETIC, Source
+from .registry import EMBEDDED, IMPORTED, KINDS, REGISTRY, SYNTHETIC, Source, fingerprint
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in ("base", "registry"):
@@ -61,6 +61,12 @@ def open_split(cfg: dict, root: str | os.PathLike, split: str, image_size: int) 
     return source(cfg["source"], EMBEDDED).open_split(cfg, Path(root), split, image_size)
 
 
+def data_fingerprint(cfg: dict) -> str:
+    """The fingerprint of the user's files a dataset is read from (its source's ``local_data``: an ImageFolder, a
+    local Hugging Face directory, feature files); '' for data a source downloads or ships."""
+    return fingerprint(source(cfg["source"]).local_data(cfg))
+
+
 def has_images(cfg: dict) -> bool:
     """Whether a dataset's source has images to show: embedded sources do; imported features and synthetic vectors
     have none."""
@@ -92,5 +98,5 @@ def synthesize(cfg: dict, model: str, dim: int, split: str, scale: float, out_pa
 
 
 __all__ = ["EMBEDDED", "IMPORTED", "KINDS", "REGISTRY", "SPLITS", "SYNTHETIC", "BadImage", "DatasetUnavailable",
-           "EncodedImages", "ImageSplit", "Source", "has_images", "images_by_id", "load_precomputed", "open_split",
+           "EncodedImages", "ImageSplit", "Source", "data_fingerprint", "has_images", "images_by_id", "load_precomputed", "open_split",
            "prepare", "rgb_array", "source", "synthesize"]

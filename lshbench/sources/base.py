@@ -23,12 +23,7 @@ QUERY_FRACTION = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1
                   "description": "share of images drawn (stratified) as queries (imagefolder: without query_path)"}
 
 
-class DatasetUnavailable(RuntimeError):
-    """The data of a configured dataset cannot be obtained; the message says what to place where."""
-
-
-class BadImage(RuntimeError):
-    """An image cannot be decoded (truncated, not an image, an unsupported mode); the message names it."""
+from ..errors import BadImage, DatasetUnavailable  # noqa: E402,F401 (raised here, imported from here too)
 
 
 HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")

@@ -21,7 +21,7 @@ def _read_labels(path: str) -> np.ndarray:
 
 
 def _read_split(cfg: dict, split: str):
-    from ..io import Embeddings, UnreadableFile, read_embeddings
+    from ..io import Embeddings, UnreadableFile, WrongLayout, read_embeddings
 
     path = cfg[f"{split}_file"]
     try:
@@ -31,7 +31,7 @@ def _read_split(cfg: dict, split: str):
         else:
             found = read_embeddings(path, supplied=True)
             vectors, ids, labels = found.vectors, found.ids, found.labels
-    except UnreadableFile as error:
+    except (UnreadableFile, WrongLayout) as error:
         raise DatasetUnavailable(f"dataset '{cfg['name']}', {split}_file: {error}") from error
     except (ValueError, OSError) as error:
         raise DatasetUnavailable(f"{path}: cannot be read as {split} vectors ({error}); replace {path} with a whole "
@@ -45,6 +45,11 @@ def _read_split(cfg: dict, split: str):
     if bad.any():
         raise DatasetUnavailable(f"{path}: {int(bad.sum())} {split} vector(s) hold NaN or infinity (first at row "
                                  f"{int(np.flatnonzero(bad)[0])}); fix or drop them")
+    zero = ~vectors.any(1)
+    if zero.any():  # cosine similarity is undefined for them: they would rank by tie-breaks alone
+        raise DatasetUnavailable(f"{path}: {int(zero.sum())} {split} vector(s) are all zeros (first at row "
+                                 f"{int(np.flatnonzero(zero)[0])}); cosine similarity is undefined for them: fix or "
+                                 f"drop them")
     if cfg.get(f"{split}_labels"):
         labels = _read_labels(cfg[f"{split}_labels"])
         where = cfg[f"{split}_labels"]

@@ -124,6 +124,7 @@ SOURCE = register(Source(
     },
     required=("hf_id",),
     checks=_check_separate_splits,
+    local_data=lambda dataset: [dataset["hf_id"]] if Path(dataset["hf_id"]).exists() else [],
     prepare=_prepare_huggingface,
     open_split=_open_huggingface,
     order=30,

@@ -80,6 +80,7 @@ SOURCE = register(Source(
     },
     required=("path",),
     checks=_checks,
+    local_data=lambda dataset: [p for p in (dataset["path"], dataset.get("query_path")) if p],
     prepare=_prepare_imagefolder,
     open_split=_open_imagefolder,
     order=60,

@@ -13,6 +13,8 @@ while Snakemake parses.
 from __future__ import annotations
 
 import copy
+import hashlib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +44,10 @@ class Source:
     ``checks(dataset, where)`` raises ``ValueError`` for values the schema cannot judge (a missing folder, queries
     that are the gallery); messages start with ``where`` and name the field. ``classes``: the number of classes
     known before any download (None: unknown); ``sizes(dataset, scale)``: gallery and query sizes after the limits
-    where known before any download, else None. ``order``: its position in the registry."""
+    where known before any download, else None. ``local_data(dataset)``: the user's folders or files its images are
+    read from (an ImageFolder's path, a local Hugging Face directory), whose listing is fingerprinted into the download
+    job's params: adding, removing or replacing an image re-runs the preparation, the embedding and what follows.
+    ``order``: its position in the registry."""
 
     name: str
     title: str
@@ -59,11 +64,34 @@ class Source:
     inputs: Callable[[dict], dict] = lambda dataset: {}
     space: str | None = None
     synthesize: Callable | None = None
+    local_data: Callable[[dict], list[str]] = lambda dataset: []
     order: int = 100  # position in the schema's enum and the docs (images first, then imported and synthetic)
 
     def own_space(self, dataset: dict) -> str | None:
         """The embedding space of an imported dataset (the value of its ``space`` field); None: the models'."""
         return dataset[self.space] if self.space else None
+
+
+def fingerprint(paths: list[str]) -> str:
+    """SHA-256 (16 hex digits) of every file under ``paths`` (a folder is walked, symbolic links followed): its path
+    below the given one, its size and its modification time in ns. Sizes and times only: listing ImageNet's 1.3 million
+    files costs seconds, reading them would cost an hour. '' for no paths."""
+    if not paths:
+        return ""
+    digest = hashlib.sha256()
+    for top in paths:
+        digest.update(f"{top}\0".encode())
+        if os.path.isfile(top):
+            stat = os.stat(top)
+            digest.update(f"{stat.st_size} {stat.st_mtime_ns}\0".encode())
+            continue
+        for folder, subfolders, files in os.walk(top, followlinks=True):
+            subfolders.sort()
+            digest.update(f"{os.path.relpath(folder, top)}/\0".encode())  # an empty class folder counts too
+            for name in sorted(files):
+                stat = os.stat(os.path.join(folder, name))
+                digest.update(f"{name} {stat.st_size} {stat.st_mtime_ns}\0".encode())
+    return digest.hexdigest()[:16]
 
 
 NEEDS = {EMBEDDED: ("prepare", "open_split"), IMPORTED: ("load", "space"), SYNTHETIC: ("synthesize",)}
@@ -99,6 +127,35 @@ def register(source: Source) -> Source:
     return source
 
 
+def foreign_fields(dataset: dict, where: str) -> None:
+    """Raise ValueError for a field that is not the dataset's source's nor common to every source (hf_id on a digits
+    dataset): the message names the field, the source and the fields it takes. Checked before any default is filled
+    in; an unknown source is left to the schema."""
+    entry = REGISTRY.get(dataset.get("source")) if isinstance(dataset.get("source"), str) else None
+    if entry is None:
+        return
+    for key in dataset:
+        if key in COMMON or key in entry.fields:
+            continue
+        import difflib
+
+        own = list(entry.fields)
+        close = difflib.get_close_matches(str(key), own, n=1)
+        others = [name for name, other in REGISTRY.items() if key in other.fields]
+        hint = f" (did you mean {close[0]}?)" if close else \
+            f" (it is a field of source {' and '.join(others)})" if others else ""
+        raise ValueError(f"{where}.{key}: not a field of source '{entry.name}'{hint}; remove it. Source "
+                         f"'{entry.name}' takes {', '.join(own) or 'no fields of its own'}, besides every source's "
+                         f"{', '.join(COMMON)}")
+
+
+def fill_source_defaults(dataset: dict) -> None:
+    """Fill in the defaults of the dataset's own source's fields (after foreign_fields and the schema's checks)."""
+    for key, spec in REGISTRY[dataset["source"]].fields.items():
+        if "default" in spec:
+            dataset.setdefault(key, copy.deepcopy(spec["default"]))
+
+
 def dataset_schema(base: dict) -> dict:
     """``datasets[]``'s schema: ``base`` (the schema file's common fields) with the source enum, every source's
     fields (each described with the sources it applies to) and, per source, the fields it requires."""
@@ -109,7 +166,9 @@ def dataset_schema(base: dict) -> dict:
     for name, entry in REGISTRY.items():
         for key, spec in entry.fields.items():
             users.setdefault(key, []).append(name)
-            items["properties"].setdefault(key, copy.deepcopy(spec))
+            # a source's defaults are filled in for its own datasets only (fill_source_defaults), not by the schema
+            # for every dataset: a digits dataset holds no hf_config
+            items["properties"].setdefault(key, {k: copy.deepcopy(v) for k, v in spec.items() if k != "default"})
     for key, names in users.items():
         spec = items["properties"][key]
         spec["description"] = f"{', '.join(names)} only; {spec['description']}" if spec.get("description") else \

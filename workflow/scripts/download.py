@@ -1,14 +1,17 @@
-"""Download or check one dataset; writes resources/{dataset}/manifest.json."""
+"""Download or check one dataset; writes resources/{dataset}/manifest.json and the record of the code that made it."""
 
 import json
 from pathlib import Path
 
 from lshbench import workflow
-from lshbench.sources import prepare
+from lshbench.code import rule_files, write_code_record
+from lshbench.sources import prepare, source
 
 
 def main(sm):
-    prepare(json.loads(sm.params.dataset), Path(sm.output[0]).parent)
+    dataset = json.loads(sm.params.dataset)
+    prepare(dataset, Path(sm.output[0]).parent)
+    write_code_record(sm.output[0], rule_files("download.py", source(dataset["source"]).module))
 
 
 workflow.run(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -5,8 +5,9 @@ import logging
 from pathlib import Path
 
 from lshbench import workflow
-from lshbench.sources import open_split
-from lshbench.config import weights_kind
+from lshbench.code import rule_files, write_code_record
+from lshbench.sources import open_split, source
+from lshbench.models import weights_kind
 from lshbench.embed import build_model, embed_split, resolve_device
 
 
@@ -30,6 +31,7 @@ def main(sm):
         precision=p.precision,
         metadata={"model": sm.wildcards.space, "arch": p.arch, "weights": p.weights, "seed": p.seed, "space": sm.wildcards.space},
     )
+    write_code_record(sm.output[0], rule_files("embed.py", source(dataset["source"]).module))
     logging.info("wrote %s (%d x %d) in %.1f s", sm.output[0], result["rows"], result["dim"], result["seconds"])
 
 

@@ -5,7 +5,7 @@ import logging
 import torch
 
 from lshbench import workflow
-from lshbench.embed import resolve_device
+from lshbench.device import resolve_device
 from lshbench.evaluate import exact_top_k
 from lshbench.io import read_embeddings, write_neighbours
 

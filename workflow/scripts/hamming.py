@@ -7,7 +7,7 @@ import json
 import numba
 
 from lshbench import workflow
-from lshbench.embed import resolve_device
+from lshbench.device import resolve_device
 from lshbench.hamming_protocol import run_hamming
 from lshbench.io import atomic_path, read_embeddings
 

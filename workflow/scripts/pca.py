@@ -6,7 +6,8 @@ import logging
 import torch
 
 from lshbench import workflow
-from lshbench.config import parse_pca_space
+from lshbench.code import rule_files, write_code_record
+from lshbench.models import parse_pca_space
 from lshbench.io import Embeddings, atomic_path, read_embeddings, write_embeddings
 from lshbench.pca import fit_pca
 
@@ -38,8 +39,10 @@ def main(sm):
         vectors = pca.transform(torch.from_numpy(emb.vectors), dims).float().numpy()
         metadata = {**emb.metadata, "space": space, "dim": dims, "pca": {k: info[k] for k in ("dims", "explained_variance_ratio")}}
         write_embeddings(sm.output[name], Embeddings(emb.ids, emb.labels, vectors, metadata))
+        write_code_record(sm.output[name], rule_files("pca.py"))
     with atomic_path(sm.output.info) as tmp:
         tmp.write_text(json.dumps(info, indent=2))
+    write_code_record(sm.output.info, rule_files("pca.py"))
     logging.info("%s: %d components keep %.2f%% of the variance", space, dims, 100 * info["explained_variance_ratio"])
 
 

@@ -5,7 +5,7 @@ import json
 
 from lshbench import workflow
 from lshbench.batch import Configuration, run_batch
-from lshbench.embed import resolve_device
+from lshbench.device import resolve_device
 from lshbench.io import atomic_path, read_embeddings, read_neighbours
 from lshbench.methods import method
 
@@ -26,7 +26,8 @@ def main(sm):
                      inputs={"gallery": sm.input.gallery, "query": sm.input.query, "exact": sm.input.exact},
                      settings=json.loads(sm.params.settings), seed=sm.params.seed, device=device,
                      memory_mb=sm.config["evaluation"]["memory_mb"], latency_queries=sm.params.latency_queries,
-                     keep_top=sm.params.keep_top, trained=trained, rebuild_when_unchanged=True)
+                     keep_top=sm.params.keep_top, trained=trained, code=sm.params.code,
+                     rebuild_when_unchanged=True)
     with atomic_path(sm.output[0]) as tmp:
         tmp.write_text(json.dumps({"dataset": w.dataset, "space": w.space, "method": w.method,
                                    "device": str(device), "configurations": rows}, indent=2))

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from lshbench import workflow
-from lshbench.embed import resolve_device
+from lshbench.device import resolve_device
 from lshbench.io import atomic_path, read_embeddings
 from lshbench.methods import method
 
