@@ -9,8 +9,19 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
+def own_config(workdir: Path) -> None:
+    """Give a test's work directory a config.yaml of its own, empty unless it has one: its --configfile is then the
+    whole experiment over the schema's defaults (the Snakefile reads the working directory's config.yaml, else the
+    project's, under every --configfile)."""
+    path = Path(workdir) / "config.yaml"
+    if not path.exists():
+        path.write_text("# a test's experiment is its --configfile alone\n{}\n")
+
+
 def snakemake(workdir: Path, config: dict | Path | None, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the real Snakemake CLI on the repository's Snakefile in ``workdir``; returns the finished process."""
+    """Run the real Snakemake CLI on the repository's Snakefile in ``workdir`` (with a config.yaml of its own,
+    ``own_config``); returns the finished process."""
+    own_config(workdir)
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
                "--cores", "2", "--scheduler", "greedy"]
     if isinstance(config, dict):

@@ -90,7 +90,27 @@ BAD = {
                                      ["models[0] ('m').arch: 'resnet18\\n' is not a torchvision classification"]),
     "arch without a linear classifier": (lambda c: c["models"][0].update(arch="squeezenet1_0"),
                                          ["models[0] ('m').arch: 'squeezenet1_0' is not"]),
+    # a field of another source passed and re-planned every job of a finished run (issue 26)
+    "a Hugging Face field on a digits dataset": (
+        lambda c: c["datasets"][0].update(hf_id="x"),
+        ["datasets[0] ('digits').hf_id: not a field of source 'digits' (it is a field of source huggingface)",
+         "Source 'digits' takes query_fraction, besides every source's name, source"]),
+    "an ImageFolder path on a CIFAR dataset": (
+        lambda c: c["datasets"].append({"name": "c10", "source": "cifar10", "path": "images"}),
+        ["datasets[1] ('c10').path: not a field of source 'cifar10' (it is a field of source imagefolder)"]),
+    "a misspelt field of the dataset's source": (
+        lambda c: c["datasets"].append({"name": "inet", "source": "huggingface", "hf_idd": "x/y"}),
+        ["datasets[1] ('inet').hf_idd: not a field of source 'huggingface' (did you mean hf_id?)"]),
 }
+
+
+def test_a_source_fills_in_its_own_defaults_only(repo):
+    config = copy.deepcopy(GOOD)
+    config["datasets"].append({"name": "inet", "source": "huggingface", "hf_id": "x/y"})
+    validate(config, repo / "schemas" / "config.schema.yaml")
+    digits, inet = config["datasets"]
+    assert digits["query_fraction"] == 0.2 and not {"hf_config", "image_column", "path", "classes"} & set(digits)
+    assert inet["image_column"] == "image" and inet["query_split"] == "test" and "query_fraction" not in inet
 
 
 def test_imagefolder_query_path_equal_to_path_is_rejected(tmp_path):

@@ -65,8 +65,10 @@ def test_npy_and_parquet_features_run_through_the_workflow(files):
     (lambda f: np.save(f / "gallery.npy", np.ones(5, np.float32)), "gallery vectors must be a 2-D"),
     (lambda f: np.save(f / "gallery.npy", np.full((120, 12), np.nan, np.float32)), "120 gallery vector(s) hold NaN"),
     (lambda f: np.save(f / "gallery_labels.npy", np.zeros(7, np.int64)), "7 labels for 120 gallery vectors"),
-    (lambda f: np.save(f / "query.npy", np.zeros((30, 5), np.float32)), "query vectors have 5 features, the gallery"),
+    (lambda f: np.save(f / "query.npy", np.ones((30, 5), np.float32)), "query vectors have 5 features, the gallery"),
     (lambda f: (f / "query_labels.txt").write_text("a\nb\n"), "labels must be one integer per line"),
+    (lambda f: np.save(f / "gallery.npy", np.vstack([np.zeros((1, 12), np.float32), clustered(119)[0]])),
+     "1 gallery vector(s) are all zeros (first at row 0); cosine similarity is undefined"),
 ])
 def test_bad_feature_files_fail_naming_the_file(files, change, message):
     change(files)
@@ -90,3 +92,30 @@ def test_truncated_user_file_is_to_be_replaced_not_forcerun(files):
     message = str(error.value)
     assert f"Replace {path} with a whole copy" in message and "forcerun" not in message
     assert "query_file" in message and "'mine'" in message
+
+
+def test_parquet_features_with_string_labels_say_labels_must_be_integers(files):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vectors, labels = clustered(30, seed=1)
+    path = files / "named.parquet"
+    pq.write_table(pa.table({"id": np.arange(30), "label": [f"class{l}" for l in labels],
+                             "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 12)}), path)
+    with pytest.raises(DatasetUnavailable) as error:
+        load_precomputed(settings(files, query_file=str(path), query_labels=None))
+    message = str(error.value)
+    assert f"{path}: column 'label' holds string; labels must be integers" in message
+    assert "map class names to integers" in message and "whole copy" not in message
+
+
+def test_parquet_features_without_lshbench_metadata_are_read(files):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vectors, labels = clustered(30, seed=1)
+    path = files / "plain.parquet"
+    pq.write_table(pa.table({"id": np.arange(30), "label": labels,
+                             "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 12)}), path)
+    _, query = load_precomputed(settings(files, query_file=str(path), query_labels=None))
+    assert np.array_equal(query.vectors, vectors) and np.array_equal(query.labels, labels)

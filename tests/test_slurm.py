@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, snakemake
+from conftest import REPO, own_config, snakemake
 
 SLURM_DIR = Path(os.environ.get("LSHBENCH_SLURM_DIR", "/tmp/lshbench-slurm"))
 COMPARED_TABLES = ["figure1_kmeans", "figure2_hyperplane", "figure4_neural", "vs_report"]
@@ -43,6 +43,7 @@ def test_profile_runs_the_tiny_preset_on_slurm_like_a_local_run(tmp_path, cluste
     local.mkdir()
     remote.mkdir()
     snakemake(local, REPO / "presets" / "tiny.yaml")
+    own_config(remote)  # the same experiment as the local run's
 
     # The project's profile, with the test cluster's partition and sizes filled in where it says EDIT.
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
