@@ -273,7 +273,7 @@ def hamming_trained_inputs(wildcards):
 
 
 def method_code(script):
-    """The ``code`` param of a rule whose jobs run one method: its script, what that imports and the method's module
+    """The ``code`` param of the jobs of one method: its script, what that imports and the method's module
     with what it imports (lshbench.code): an edit re-runs the jobs it can change, of that method only.
     """
 

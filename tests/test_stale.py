@@ -83,10 +83,11 @@ def run(project: Path, workdir: Path, *args: str, config: Path | None = None, ch
                "--scheduler", "greedy"]
     if workdir != project:
         command += ["--directory", str(workdir)]
+    command += list(args)  # targets before --configfile, which takes several values
     if config is not None:
         command += ["--configfile", str(config)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(project)}
-    result = subprocess.run(command + list(args), cwd=project, capture_output=True, text=True, env=env)
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True, env=env)
     result.output = result.stdout + result.stderr
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.output[-6000:]}")
@@ -357,7 +358,7 @@ def imagefolder(root: Path, counts: dict[str, int], seed: int = 0) -> None:
 
 def test_images_added_replaced_or_a_class_added_rerun_the_dataset(tmp_path):
     """A finished embeddings-only run on a written ImageFolder: each change to the folder re-plans its preparation,
-    its embedding and what follows; nothing else re-plans it."""
+    its embedding and what follows (the checksum list); nothing else re-plans it."""
     project = copy_project(tmp_path / "project")
     images = tmp_path / "images"
     imagefolder(images, {"cat": 6, "dog": 6})
@@ -376,13 +377,13 @@ def test_images_added_replaced_or_a_class_added_rerun_the_dataset(tmp_path):
     from PIL import Image
 
     shutil.copy(images / "cat" / "0.png", images / "cat" / "extra.png")  # an image added
-    assert replanned() == {"download", "embed"}
+    assert replanned() == {"download", "embed", "checksums"}
     run(project, project, config=config)
     Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(images / "dog" / "1.png")  # replaced in place
-    assert replanned() == {"download", "embed"}
+    assert replanned() == {"download", "embed", "checksums"}
     run(project, project, config=config)
     imagefolder(images, {"cat": 0, "dog": 0, "fox": 3}, seed=1)  # a class folder added
-    assert replanned() == {"download", "embed"}
+    assert replanned() == {"download", "embed", "checksums"}
 
 
 def test_a_local_hugging_face_directory_is_fingerprinted(tmp_path):
