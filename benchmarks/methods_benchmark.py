@@ -152,7 +152,7 @@ def main():
         print(f"{name:28} {summary['build_seconds']:8.2f} {summary['evaluate_seconds']:7.2f} "
               f"{summary['evaluate_seconds'] / exact_seconds:7.2f}x {100 * summary['candidates_fraction']:7.2f} "
               f"{summary['precision_at_10']:6.3f} {summary['mAP']:6.3f} {summary['recall_at_10']:6.3f} "
-              f"{summary['latency_p50_ms']:7.2f} {summary['latency_p99_ms']:7.2f} {summary['peak_mb']:8.0f}",
+              f"{summary['search_p50_ms']:7.2f} {summary['search_p99_ms']:7.2f} {summary['peak_mb']:8.0f}",
               flush=True)
     print(f"\neval s = all queries (candidates, re-ranking, metrics); peak MB = peak RSS of the configuration's own "
           f"process above its RSS with the data loaded (build and evaluation; gallery alone: "

@@ -27,11 +27,12 @@ import torch.nn.functional as F
 
 from .candidates import BucketCandidates, Candidates, gather_ranges
 from .ranking import Ranking
+from .search import Searcher, search_timings
 
 # Columns that measure the machine, not the method: they go to timings.csv, so metrics.csv and every table are
 # byte-identical between two runs of the same config (checksums.sha256).
-TIMING_COLUMNS = ("build_seconds", "candidate_seconds", "query_seconds", "evaluate_seconds", "latency_p50_ms",
-                  "latency_p99_ms", "peak_memory_mb", "device")
+TIMING_COLUMNS = ("build_seconds", "search_seconds", "candidate_seconds", "queries_per_second", "search_p50_ms",
+                  "search_p99_ms", "evaluate_seconds", "peak_memory_mb", "device")
 BYTES_PER_RANKED_ELEMENT = 48  # scores, sort values and indices, ids, relevance, cumulative counts
 MIN_GEMM = 16  # rows and columns of every similarity product at least this (Evaluator.product)
 FIRST_BLOCK = 256  # queries of the first block: their candidate lists size the next blocks
@@ -53,6 +54,34 @@ def one_thread(device: torch.device):
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def covers_all(hits: BucketCandidates) -> bool:
+    """Whether every query hits a bucket holding the whole gallery (its candidates are every item)."""
+    full = torch.zeros(hits.n_queries, dtype=torch.bool, device=hits.length.device)
+    full[hits.query[hits.length >= hits.n_gallery]] = True
+    return bool(full.all())
+
+
+def bucket_parts(hits: BucketCandidates, limit: int):
+    """``hits`` as consecutive ranges of queries whose hits hold at most ``limit`` members in all (one query's at
+    least): (the part's hits, its queries renumbered from 0; its first query)."""
+    total = int(hits.length.sum())
+    if total <= limit or hits.n_queries <= 1:
+        yield hits, 0
+        return
+    per_query = torch.zeros(hits.n_queries, dtype=torch.int64, device=hits.length.device).index_add_(
+        0, hits.query, hits.length)
+    ends = torch.cumsum(per_query, 0)
+    lo = 0
+    while lo < hits.n_queries:
+        before = int(ends[lo - 1]) if lo else 0
+        hi = int(torch.searchsorted(ends, before + limit, right=True))
+        hi = min(hits.n_queries, max(hi, lo + 1))
+        mine = (hits.query >= lo) & (hits.query < hi)
+        yield BucketCandidates(hits.query[mine] - lo, hits.bucket[mine], hits.begin[mine], hits.length[mine],
+                               hits.members, hi - lo, hits.n_gallery), lo
+        lo = hi
 
 
 def _ranges(lengths: torch.Tensor) -> torch.Tensor:
@@ -134,7 +163,9 @@ class Evaluator:
         ranks = torch.arange(1, width + 1, device=self.device, dtype=torch.float32)
         out = {"ap_sum": torch.where(relevant, hits / ranks, 0).sum(1, dtype=torch.float64),
                "n_relevant": relevant.sum(1)}
-        top_scores, top_ids = scores[:, :keep_top], ids[:, :keep_top]
+        # copies, not views: a view would keep the block's whole sorted (B, N) scores and ids alive in the kept
+        # values (536 MB a block at 50,000 items)
+        top_scores, top_ids = scores[:, :keep_top].clone(), ids[:, :keep_top].clone()
         if width < keep_top:
             top_scores = F.pad(top_scores, (0, keep_top - width), value=float("-inf"))
             top_ids = F.pad(top_ids, (0, keep_top - width), value=self.n_gallery)
@@ -142,9 +173,13 @@ class Evaluator:
         return out
 
     # ---------------------------------------------------------------------------------------------------------------
-    def rankings(self, index, keep_top: int = 100, latency_queries: int = 200, progress: bool = False
-                 ) -> tuple[Ranking, dict]:
-        """Run every query: (its ranking, the timings). lshbench.metrics.evaluate derives the metrics from both."""
+    def rankings(self, index, keep_top: int = 100, latency_queries: int = 200, progress: bool = False,
+                 search: bool = True) -> tuple[Ranking, dict]:
+        """Run every query: (its ranking, the timings). lshbench.metrics.evaluate derives the metrics from both.
+
+        The ranking pass (candidates, re-ranking and the bookkeeping only a benchmark needs) is ``evaluate_seconds``;
+        the search itself (lshbench.search: candidates, re-ranking, the top ``keep_top``), batch and one query at a
+        time, is timed after it on the same index and queries, apart from any bookkeeping."""
         from tqdm import tqdm
 
         n_queries = len(self.queries)
@@ -164,14 +199,21 @@ class Evaluator:
             candidates = lookup(self.queries[start:stop])
             candidate_seconds += time.perf_counter() - t0
             t2 = time.perf_counter()
+            if isinstance(candidates, BucketCandidates) and covers_all(candidates):
+                candidates = Candidates.all(stop - start, self.n_gallery)  # a bucket of every item: exact search
             if isinstance(candidates, BucketCandidates):
-                # buckets: each (table, bucket)'s queries scored against its members, then merged per query
-                with one_thread(self.device):
-                    values, total = self.rank_buckets(candidates, start, keep_top, budget)
+                # buckets: each (table, bucket)'s queries scored against its members, then merged per query; the
+                # block's queries in parts whose hits hold at most a quarter of the budget's triples (one query's at
+                # least), and the next block sized by this one's hits per query
                 rows = torch.arange(start, stop, device=self.device)
-                kept_values = [values]
+                kept_values, total = [], 0
+                with one_thread(self.device):
+                    for part, offset in bucket_parts(candidates, max(1, budget // 4)):
+                        values, _ = self.rank_buckets(part, start + offset, keep_top, budget)
+                        kept_values.append(values)
+                total = int(candidates.length.sum())
                 per_query = max(1.0, total / max(1, stop - start))
-                step = int(max(dense_step, min(MAX_LIST_BLOCK, budget // (4 * per_query))))
+                step = int(max(1, min(MAX_LIST_BLOCK, budget // (4 * per_query))))
             elif candidates.ids is not None:
                 # lists: the block's candidates in one flat ranking (no pass over the gallery), and the next block
                 # as large as the budget allows for lists this long
@@ -206,17 +248,10 @@ class Evaluator:
         ranking = Ranking(ids=ids, scores=out["scores"], n_candidates=out["n_candidates"],
                           n_relevant=out["n_relevant"], ap_sum=out["ap_sum"],
                           labels=self.query_labels.cpu().numpy())
-        latencies = self.latency(index, latency_queries)
-        timings = {
-            "candidate_seconds": candidate_seconds,
-            "query_seconds": candidate_seconds + rank_seconds,
-            "evaluate_seconds": evaluate_seconds,
-            "latency_p50_ms": float(np.percentile(latencies, 50)) * 1e3,
-            "latency_p99_ms": float(np.percentile(latencies, 99)) * 1e3,
-            "latency_queries": len(latencies),
-            "peak_memory_mb": peak_memory_mb(self.device),
-            "device": str(self.device),
-        }
+        timings = {**(search_timings(Searcher(self.gallery_unit, self.memory_mb, keep_top), index, self.queries,
+                                     latency_queries) if search else {}),
+                   "evaluate_seconds": evaluate_seconds, "latency_queries": latency_queries, "peak_memory_mb": peak_memory_mb(self.device),
+                   "device": str(self.device)}
         return ranking, timings
 
     # ---------------------------------------------------------------------------------------------------------------
@@ -466,8 +501,10 @@ class Evaluator:
                    ) -> dict[str, torch.Tensor]:
         """Every gallery item (exact search) or a dense mask: ranked and recorded (the full stable sort; exact search
         on the CPU without it, ``rank_all``)."""
-        if candidates.is_all and self.device.type == "cpu":
-            return self.rank_all(query_unit, labels, keep_top)
+        if self.device.type == "cpu" and (candidates.is_all or (candidates.mask is not None
+                                                               and bool(candidates.mask.all()))):
+            return self.rank_all(query_unit, labels, keep_top)  # a mask of every item (a bucket holding the
+            # whole gallery): exact search, whose rankings rank_all gives bit for bit without the sort
         scores, ids = self.rank(candidates, query_unit)
         values = self.record(scores, ids, labels, keep_top)
         values["n_candidates"] = candidates.counts()
@@ -549,25 +586,3 @@ class Evaluator:
                 widest, stop = widest_next, stop + 1
             yield start, stop
             start = stop
-
-    def latency(self, index, n: int) -> np.ndarray:
-        """Seconds for one query at a time: candidates, cosine re-ranking, top 10 (a Python loop on purpose)."""
-        picks = np.linspace(0, len(self.queries) - 1, num=min(n, len(self.queries))).round().astype(int)
-        seconds = []
-        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
-        one = getattr(index, "candidates_of_one", index.candidates)  # an object with candidates() alone will do
-        for i in picks:
-            sync()
-            t = time.perf_counter()
-            candidates = one(self.queries[i : i + 1])
-            if candidates.is_all:  # no id list to gather
-                scores = self.gallery_unit @ self.query_unit[i]
-                torch.topk(scores, min(10, len(scores)))
-            else:
-                ids = candidates.row(0)
-                if len(ids):
-                    scores = torch.index_select(self.gallery_unit, 0, ids) @ self.query_unit[i]
-                    ids[torch.topk(scores, min(10, len(ids))).indices]
-            sync()
-            seconds.append(time.perf_counter() - t)
-        return np.asarray(seconds)

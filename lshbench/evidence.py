@@ -2,14 +2,18 @@
 the gallery scanned, the Pareto-optimal configurations and paired significance tests (lshbench/stats.py does the
 arithmetic; docs/evaluation.md defines each interval and test).
 
-Computed from the per-configuration files alone (metrics.csv for the means over seeds, per_query.parquet for the
-query-level resampling), so every table here is the same on every run of one config (checksums.sha256).
+Computed from the per-configuration files alone (metrics.csv for what each configuration is, per_query.parquet for
+the query-level values), so every table here is the same on every run of one config (checksums.sha256).
 
 * Over seeds: each configuration's replicates (one per seed) give the mean, the standard deviation and the Student-t
   95% interval of the mean (``tables.replicates``).
 * Over queries: the test queries are a sample. Each query's value is first averaged over the seeds, then the queries
   are resampled (paired: the same resampled queries for every configuration of a dataset, ``RESAMPLES`` draws from
   ``np.random.default_rng(BOOTSTRAP_SEED)``) for the percentile interval of the mean.
+* Chosen on validation, reported on test: whatever chooses a configuration (``summary``, ``pareto``,
+  ``significance``, the retrieval pictures) chooses by its metrics over the dataset's validation queries and reports
+  its metrics, intervals and tests over the test queries (lshbench.split; per_query.parquet's ``split`` column), so a
+  winner's reported value is not inflated by the choice. ``figure_intervals`` chooses nothing and keeps every query.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .methods import REGISTRY
+from .split import TEST, VALIDATION
 from .tables import CONFIGURATION_KEYS, METRICS, configuration_of, figure_cells, replicates
 
 RESAMPLES = 1000
@@ -38,16 +43,97 @@ PER_QUERY = {"precision_at_10": "precision_at_10", "precision_at_50": "precision
 
 def configuration_key(path: str | Path) -> tuple[str, str, str, str]:
     """(dataset, space, method, configuration) of results/{dataset}/metrics/{space}/{method}/{params}/<file>."""
+    dataset, space, method, params = folder_key(path)
+    return dataset, space, method, configuration_of(params)
+
+
+def folder_key(path: str | Path) -> tuple[str, str, str, str]:
+    """(dataset, space, method, params) of results/{dataset}/metrics/{space}/{method}/{params}/<file>."""
     parts = Path(path).parts
-    return parts[-6], parts[-4], parts[-3], configuration_of(parts[-2])
+    return parts[-6], parts[-4], parts[-3], parts[-2]
 
 
-def seed_averaged(paths) -> dict[tuple, pd.DataFrame]:
-    """Per configuration, its per-query values averaged over its seeds (rows: query ids, ascending)."""
+def read_per_query(per_query) -> dict[tuple, pd.DataFrame]:
+    """(dataset, space, method, params) -> its per_query.parquet, rows by query id ascending (``per_query``: the
+    files' paths, or such a mapping already read)."""
+    if isinstance(per_query, dict):
+        return per_query
+    return {folder_key(path): pd.read_parquet(path).sort_values("query_id", kind="stable").reset_index(drop=True)
+            for path in per_query}
+
+
+def query_splits(frames: dict[tuple, pd.DataFrame]) -> dict[str, pd.Series]:
+    """Per dataset, each query's split (index: query id, ascending): the same in every per_query.parquet of it."""
+    out: dict[str, pd.Series] = {}
+    for key, frame in frames.items():
+        where = f"results/{key[0]}/metrics/{'/'.join(key[1:])}/per_query.parquet"
+        if "split" not in frame:
+            raise ValueError(f"{where} has no split column (written before evaluation.validation_fraction): run the "
+                             f"metrics jobs again (snakemake --forcerun metrics)")
+        split = pd.Series(frame["split"].to_numpy(), index=frame["query_id"].to_numpy())
+        seen = out.setdefault(key[0], split)
+        if seen is not split and not seen.equals(split):
+            raise ValueError(f"{where} splits the queries of '{key[0]}' differently from another configuration of "
+                             f"the dataset (a metrics job of an older evaluation.validation_fraction or seed): run "
+                             f"the metrics jobs again (snakemake --forcerun metrics)")
+    return out
+
+
+def choosing_split(split: pd.Series) -> str:
+    """The queries a dataset's configurations are chosen on: its validation queries, or with none
+    (evaluation.validation_fraction 0) its test queries themselves."""
+    return VALIDATION if (split == VALIDATION).any() else TEST
+
+
+def queries_label(split: pd.Series, which: str) -> str:
+    """'validation, 200 queries': which queries a number is from."""
+    return f"{which}, {int((split == which).sum())} queries"
+
+
+def on_queries(metrics: pd.DataFrame, frames: dict[tuple, pd.DataFrame], splits: dict[str, pd.Series],
+               which: str) -> pd.DataFrame:
+    """metrics.csv's rows with every metric (lshbench.metrics' aggregates) recomputed over the queries of the split
+    ``which`` of their dataset alone, and ``n_queries`` their number."""
+    from .metrics import AGGREGATES
+
+    if metrics.empty:
+        return metrics
+    out = metrics.copy()
+    columns = [name for name in AGGREGATES if name in out]
+    values = {name: [] for name in columns}
+    counts = []
+    for dataset, space, method, params, n_gallery in zip(out["dataset"], out["space"], out["method"], out["params"],
+                                                         out["n_gallery"]):
+        frame = frames.get((dataset, space, method, params))
+        if frame is None:
+            raise ValueError(f"results/{dataset}/metrics/{space}/{method}/{params}/per_query.parquet is not among "
+                             f"the files read beside its metrics.csv: run its metrics job again")
+        mask = (frame["split"] == which).to_numpy()
+        if not mask.any():
+            raise ValueError(f"dataset '{dataset}' has no {which} queries: lower evaluation.validation_fraction")
+        here = {c: frame[c].to_numpy()[mask] for c in frame.columns if c not in ("query_id", "label", "split")}
+        counts.append(int(mask.sum()))
+        for name in columns:
+            try:
+                values[name].append(AGGREGATES[name].compute(here, int(n_gallery)))
+            except KeyError:  # a per-query column this file does not have (no exact neighbours, say)
+                values[name].append(np.nan)
+    for name in columns:
+        out[name] = values[name]
+    out["n_queries"] = counts
+    return out
+
+
+def seed_averaged(per_query, which: str | None = None) -> dict[tuple, pd.DataFrame]:
+    """Per configuration, its per-query values averaged over its seeds (rows: query ids, ascending); ``which``: the
+    queries of that split alone."""
     frames: dict[tuple, list[pd.DataFrame]] = {}
-    for path in paths:
-        frame = pd.read_parquet(path).set_index("query_id").sort_index()
-        frames.setdefault(configuration_key(path), []).append(frame.drop(columns=["label"], errors="ignore"))
+    for (dataset, space, method, params), frame in read_per_query(per_query).items():
+        if which is not None:
+            frame = frame[frame["split"] == which]
+        frame = frame.set_index("query_id").sort_index()
+        key = (dataset, space, method, configuration_of(params))
+        frames.setdefault(key, []).append(frame.drop(columns=["label", "split"], errors="ignore"))
     out = {}
     for key, parts in frames.items():
         index = parts[0].index
@@ -120,20 +206,39 @@ def choose(configs: pd.DataFrame, budget: float | None, criterion: str) -> pd.Se
     return fit.sort_values([criterion, "space", "configuration"], ascending=[False, True, True]).iloc[0]
 
 
-def summary(metrics: pd.DataFrame, per_query: list, datasets: list[str]) -> pd.DataFrame:
+def chosen_and_reported(metrics: pd.DataFrame, per_query) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict]:
+    """What every choosing table starts from: the frames (``read_per_query``), the configurations (``replicates``)
+    with their metrics over each dataset's choosing queries, the same over its test queries (indexed by
+    CONFIGURATION_KEYS), and per dataset its split."""
+    frames = read_per_query(per_query)
+    splits = query_splits(frames)
+    if metrics.empty or not splits:
+        return frames, replicates(metrics), replicates(metrics), splits
+    choosing = pd.concat([on_queries(metrics[metrics["dataset"] == d], frames, splits, choosing_split(split))
+                          for d, split in splits.items()] or [metrics], ignore_index=True)
+    test = on_queries(metrics[metrics["dataset"].isin(list(splits))], frames, splits, TEST)
+    return frames, replicates(choosing), replicates(test).set_index(CONFIGURATION_KEYS, drop=False), splits
+
+
+def summary(metrics: pd.DataFrame, per_query, datasets: list[str]) -> pd.DataFrame:
     """Per dataset: exact search on each space, then for each method and each budget of the gallery scanned (at
-    most 1%, 10%, any) its best configuration by recall@10 and by mAP_all, with the 95% intervals over seeds and
-    over queries of the value it was chosen by. A method with no configuration within a budget has no row there."""
-    configs = replicates(metrics)
-    averaged = seed_averaged(per_query)
-    keys = list(zip(*(configs[k] for k in CONFIGURATION_KEYS))) if len(configs) else []
+    most 1%, 10%, any) its best configuration by recall@10 and by mAP_all on the validation queries (``chosen_on``),
+    with its values and the 95% intervals over seeds and over queries of the value it was chosen by on the test
+    queries (``reported_on``). A method with no configuration within a budget has no row there."""
+    frames, configs, reported, splits = chosen_and_reported(metrics, per_query)
+    averaged = seed_averaged(frames, TEST)
+    keys = list(reported.index)
     bounds = {c: query_intervals(averaged, keys, PER_QUERY[c]) for c in CRITERIA}
     rows = []
 
-    def line(row, budget_label, criterion):
-        key = tuple(row[k] for k in CONFIGURATION_KEYS)
+    def line(chosen, budget_label, criterion):
+        key = tuple(chosen[k] for k in CONFIGURATION_KEYS)
+        row = reported.loc[key]
+        split = splits[row["dataset"]]
         low, high = bounds[criterion].get(key, (np.nan, np.nan))
         return {"dataset": row["dataset"], "method": row["method"], "budget": budget_label, "chosen_by": criterion,
+                "chosen_on": "no choice" if budget_label == "all" else queries_label(split, choosing_split(split)),
+                "reported_on": queries_label(split, TEST),
                 "space": row["space"], "configuration": row["configuration"], "seeds": int(row["seeds"]),
                 "value": 100 * row[criterion], "seed_ci_low": 100 * row[f"{criterion}_low"],
                 "seed_ci_high": 100 * row[f"{criterion}_high"], "query_ci_low": 100 * low,
@@ -153,22 +258,24 @@ def summary(metrics: pd.DataFrame, per_query: list, datasets: list[str]) -> pd.D
                     chosen = choose(own, budget, criterion)
                     if chosen is not None:
                         rows.append(line(chosen, label, criterion))
-    columns = ["dataset", "method", "budget", "chosen_by", "space", "configuration", "seeds", "value",
-               "seed_ci_low", "seed_ci_high", "query_ci_low", "query_ci_high", "recall_at_10", "mAP_all",
-               "precision_at_10", "candidates_percent"]
+    columns = ["dataset", "method", "budget", "chosen_by", "chosen_on", "reported_on", "space", "configuration",
+               "seeds", "value", "seed_ci_low", "seed_ci_high", "query_ci_low", "query_ci_high", "recall_at_10",
+               "mAP_all", "precision_at_10", "candidates_percent"]
     table = pd.DataFrame(rows, columns=columns)
-    for column in columns[7:]:
+    for column in columns[9:]:
         table[column] = table[column].astype(float).round(3 if column == "candidates_percent" else 2)
     return table
 
 
-def pareto(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
+def pareto(metrics: pd.DataFrame, per_query, datasets: list[str]) -> pd.DataFrame:
     """Per dataset and method, the Pareto-optimal configurations of recall@10 (mean over seeds) against the share of
-    the gallery scanned, by candidates ascending; exact search on each space once."""
-    configs = replicates(metrics)
+    the gallery scanned on the validation queries (``chosen_on``), by candidates ascending, with their values on the
+    test queries (``reported_on``); exact search on each space once."""
+    _, configs, reported, splits = chosen_and_reported(metrics, per_query)
     rows = []
     for dataset in datasets if len(configs) else []:
         here = configs[configs["dataset"] == dataset]
+        split = splits[dataset]
         groups = [(m, here[here["method"] == m]) for m in _methods(here) if not REGISTRY[m].baseline]
         groups = [(m, own) for m, baseline in ((m, here[here["method"] == m]) for m in _methods(here))
                   if REGISTRY[m].baseline for _, own in baseline.groupby("space", sort=True)] + groups
@@ -176,22 +283,26 @@ def pareto(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
             own = own.reset_index(drop=True)
             front = pareto_front(own["candidates_fraction"].to_numpy(float), own["recall_at_10"].to_numpy(float))
             for i in front:
-                row = own.iloc[i]
+                row = reported.loc[tuple(own.iloc[i][k] for k in CONFIGURATION_KEYS)]
                 rows.append({"dataset": dataset, "method": method, "space": row["space"],
-                             "configuration": row["configuration"], "seeds": int(row["seeds"]),
+                             "configuration": row["configuration"],
+                             "chosen_on": queries_label(split, choosing_split(split)),
+                             "reported_on": queries_label(split, TEST), "seeds": int(row["seeds"]),
                              "candidates_percent": round(100 * row["candidates_fraction"], 3),
                              "recall_at_10": round(100 * row["recall_at_10"], 2),
                              "seed_ci_low": round(100 * row["recall_at_10_low"], 2),
                              "seed_ci_high": round(100 * row["recall_at_10_high"], 2),
                              "mAP_all": round(100 * row["mAP_all"], 2)})
-    return pd.DataFrame(rows, columns=["dataset", "method", "space", "configuration", "seeds", "candidates_percent",
-                                       "recall_at_10", "seed_ci_low", "seed_ci_high", "mAP_all"])
+    return pd.DataFrame(rows, columns=["dataset", "method", "space", "configuration", "chosen_on", "reported_on",
+                                       "seeds", "candidates_percent", "recall_at_10", "seed_ci_low", "seed_ci_high",
+                                       "mAP_all"])
 
 
 def chosen_configurations(configs: pd.DataFrame, dataset: str) -> list[pd.Series]:
     """What a user compares on a dataset: each method's best configuration by mAP_all within 10% of the gallery
     scanned (``budget`` "10%"; a method with none within 10%: its best at any budget, ``budget`` "any"), and exact
-    search on each space (``budget`` "all")."""
+    search on each space (``budget`` "all"). ``configs``: the configurations' metrics over the queries they are
+    chosen on (``chosen_and_reported``)."""
     here = configs[configs["dataset"] == dataset]
     out = []
     for method in _methods(here):
@@ -216,14 +327,15 @@ def label(row) -> str:
 
 
 def significance(metrics: pd.DataFrame, per_query: list, datasets: list[str]) -> pd.DataFrame:
-    """Per dataset, every pair of methods' chosen configurations (``chosen_configurations``), and each against exact
-    search on its space, compared on per-query AP (over all relevant), P@10 and recall@10 averaged over seeds: the
-    difference of means (a - b), its paired bootstrap 95% interval, the paired randomisation test's p-value and
-    Holm's adjustment over all comparisons of the dataset; significant when the adjusted p < 0.05."""
+    """Per dataset, every pair of methods' chosen configurations (``chosen_configurations``, chosen on the
+    validation queries), and each against exact search on its space, compared on the test queries' AP (over all
+    relevant), P@10 and recall@10 averaged over seeds: the difference of means (a - b), its paired bootstrap 95%
+    interval, the paired randomisation test's p-value and Holm's adjustment over all comparisons of the dataset;
+    significant when the adjusted p < 0.05."""
     from .stats import holm, paired_test
 
-    configs = replicates(metrics)
-    averaged = seed_averaged(per_query)
+    frames, configs, _, splits = chosen_and_reported(metrics, per_query)
+    averaged = seed_averaged(frames, TEST)
     rows = []
     for dataset in datasets if len(configs) else []:
         chosen = chosen_configurations(configs, dataset)
@@ -240,6 +352,8 @@ def significance(metrics: pd.DataFrame, per_query: list, datasets: list[str]) ->
                 x, y = averaged[key_a][column].to_numpy(float), averaged[key_b][column].to_numpy(float)
                 test = paired_test(x, y, resamples=TEST_RESAMPLES, seed=BOOTSTRAP_SEED)
                 found.append({"dataset": dataset, "measure": column, "a": label(a), "b": label(b),
+                              "chosen_on": queries_label(splits[dataset], choosing_split(splits[dataset])),
+                              "reported_on": queries_label(splits[dataset], TEST),
                               "mean_a": 100 * x.mean(), "mean_b": 100 * y.mean(),
                               "difference": 100 * test["difference"], "ci_low": 100 * test["low"],
                               "ci_high": 100 * test["high"], "p_value": test["p_value"]})
@@ -249,8 +363,8 @@ def significance(metrics: pd.DataFrame, per_query: list, datasets: list[str]) ->
                 f["p_holm"] = float(p)
                 f["significant"] = "yes" if p < ALPHA else "no"
             rows += found
-    columns = ["dataset", "measure", "a", "b", "mean_a", "mean_b", "difference", "ci_low", "ci_high", "p_value",
-               "p_holm", "significant"]
+    columns = ["dataset", "measure", "a", "b", "chosen_on", "reported_on", "mean_a", "mean_b", "difference", "ci_low",
+               "ci_high", "p_value", "p_holm", "significant"]
     table = pd.DataFrame(rows, columns=columns)
     for column in ("mean_a", "mean_b", "difference", "ci_low", "ci_high"):
         table[column] = table[column].astype(float).round(2)

@@ -29,9 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
+from .lazy import lazy_import
 from .ranking import Ranking
+
+torch = lazy_import("torch")  # the tables that recompute aggregates over a split of the queries need no torch
 
 RECALL_TOLERANCE = 1e-5
 NEEDS = ("ids", "scores", "n_candidates", "n_relevant", "ap_sum", "labels", "class_counts", "exact")
@@ -232,12 +234,13 @@ def metrics_row(ranking: Ranking, values: dict[str, np.ndarray]) -> dict:
             "latency_queries": meta["latency_queries"], "index_bytes": meta["index_bytes"], **late}
 
 
-def evaluate(evaluator, index, keep_top: int = 100, latency_queries: int = 200, progress: bool = False
-             ) -> tuple[dict, dict]:
+def evaluate(evaluator, index, keep_top: int = 100, latency_queries: int = 200, progress: bool = False,
+             search: bool = True) -> tuple[dict, dict]:
     """Rank every query with ``evaluator`` (lshbench.evaluate.Evaluator) and derive the metrics: (per-query values,
-    the means with the timings), as a method job and then its metrics job would."""
+    the means with the timings), as a method job and then its metrics job would; ``search``: time the search too
+    (Evaluator.rankings)."""
     ranking, timings = evaluator.rankings(index, keep_top=max(keep_top, depth()), latency_queries=latency_queries,
-                                          progress=progress)
+                                          progress=progress, search=search)
     exact = None if evaluator.exact_scores is None else evaluator.exact_scores.cpu().numpy()
     values = per_query(ranking, evaluator.gallery_labels.cpu().numpy(), exact)
     out = {"n_queries": len(ranking), "n_gallery": evaluator.n_gallery, **summary(values, evaluator.n_gallery),
@@ -246,13 +249,17 @@ def evaluate(evaluator, index, keep_top: int = 100, latency_queries: int = 200, 
 
 
 def write_metrics(folder: str | os.PathLike, ranking: Ranking, gallery_labels: np.ndarray,
-                  exact_scores: np.ndarray | None) -> dict:
-    """A configuration's metrics.csv (what it is and its means) and per_query.parquet, derived from its ranking: the
-    metrics job's work. Each is written to a temporary file and replaces the old one only when its bytes differ, so
+                  exact_scores: np.ndarray | None, split: np.ndarray | None = None) -> dict:
+    """A configuration's metrics.csv (what it is and its means over every query) and per_query.parquet, derived from
+    its ranking: the metrics job's work. ``split``: each query's split (lshbench.split), per_query.parquet's
+    ``split`` column. Each is written to a temporary file and replaces the old one only when its bytes differ, so
     the files of configurations that did not change keep their times. Returns the metrics.csv row."""
     folder = Path(folder)
     values = per_query(ranking, gallery_labels, exact_scores)
-    frame = pd.DataFrame({"query_id": ranking.query_ids, "label": ranking.labels, **values})
+    if split is not None and len(split) != len(ranking):
+        raise ValueError(f"{folder}: {len(split)} query splits for {len(ranking)} ranked queries")
+    frame = pd.DataFrame({"query_id": ranking.query_ids, "label": ranking.labels,
+                          **({} if split is None else {"split": np.asarray(split, dtype=str)}), **values})
     replace_if_changed(folder / "per_query.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
     row = metrics_row(ranking, values)
     replace_if_changed(folder / "metrics.csv", lambda tmp: pd.DataFrame([row]).to_csv(tmp, index=False))

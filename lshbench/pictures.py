@@ -171,22 +171,23 @@ def retrieved_figure(rows: list[dict], path: str | os.PathLike, title: str, k: i
 
 def retrieved_plot(metrics, dataset: dict, root: str | os.PathLike, galleries: dict[str, str],
                    path: str | os.PathLike, class_names: list[str] | None = None) -> None:
-    """``results/plots/{dataset}_retrieved.png``: for the fixed, seeded queries (``pick_queries``: one per class, up
-    to 10), exact search and each method's chosen configuration (lshbench.evidence.chosen_configurations: the best
-    mAP over all relevant within 10% of the gallery scanned), the query and its top 10 from the configuration's first
+    """``results/plots/{dataset}_retrieved.png``: for the fixed, seeded test queries (``pick_queries``: one per
+    class, up to 10), exact search and each method's chosen configuration (lshbench.evidence.chosen_configurations:
+    the best mAP over all relevant within 10% of the gallery scanned, on the validation queries), the query and its top 10 from the configuration's first
     seed's ranking (ranking.parquet beside its metrics.csv), one row per (query, configuration); the row's P@10 is
     that query's. ``metrics``: the dataset's metrics.csv rows with a ``path`` column (each file's path);
     ``galleries``: space -> its gallery embedding file (its ids and labels)."""
     import pyarrow.parquet as pq
 
-    from .evidence import chosen_configurations, label
+    from .evidence import chosen_and_reported, chosen_configurations, label
     from .ranking import read_ranking
     from .sources import images_by_id
-    from .tables import replicates
+    from .split import TEST
 
     if "seed" in metrics:  # each configuration's first replicate: its lowest seed
         metrics = metrics.sort_values("seed", kind="stable")
-    configs = replicates(metrics)
+    per_query = [os.path.join(os.path.dirname(path), "per_query.parquet") for path in metrics["path"]]
+    _, configs, _, splits = chosen_and_reported(metrics, per_query)
     chosen = chosen_configurations(configs, dataset["name"])
     exact = [row for row in chosen if row["budget"] == "all"][:1]  # exact search on one space: the reference row
     chosen = exact + [row for row in chosen if row["budget"] != "all"]
@@ -198,7 +199,9 @@ def retrieved_plot(metrics, dataset: dict, root: str | os.PathLike, galleries: d
     if not rankings:
         raise ValueError(f"dataset '{dataset['name']}': no configuration to picture")
     first = rankings[0][1]
-    picks = pick_queries(first.query_ids, first.labels)
+    split = splits[dataset["name"]].reindex(np.asarray(first.query_ids)).to_numpy()
+    test = split == TEST  # the pictured queries are test queries: none of them chose a row
+    picks = pick_queries(np.asarray(first.query_ids)[test], np.asarray(first.labels)[test])
     query_images = dict(zip(picks.tolist(), images_by_id(dataset, root, "query", picks)))
     query_labels = dict(zip(np.asarray(first.query_ids).tolist(), np.asarray(first.labels).tolist()))
     tops, spaces = {}, {}
@@ -219,5 +222,5 @@ def retrieved_plot(metrics, dataset: dict, root: str | os.PathLike, galleries: d
             rows.append({"label": name, "p_at_10": same / max(1, min(K, len(labels))), "query": query_images[query],
                          "query_label": query_labels[query], "retrieved": [gallery_images[int(i)] for i in top],
                          "retrieved_labels": labels})
-    retrieved_figure(rows, path, f"{dataset['name']}: top {K} of exact search and each method's best mAP_all within "
-                                 f"10% of the gallery scanned (green: same label)", class_names=class_names)
+    retrieved_figure(rows, path, f"{dataset['name']}: top {K}, exact search and each method's best validation mAP_all "
+                                 f"within 10% scanned; test queries (green: same label)", class_names=class_names)

@@ -110,10 +110,11 @@ def tradeoff_plot(metrics: pd.DataFrame, dataset: str, path: str | os.PathLike) 
 
 def qps_plot(metrics: pd.DataFrame, timings: pd.DataFrame, dataset: str, path: str | os.PathLike) -> None:
     """recall@10 against queries per second (log scale) as ann-benchmarks plots it, and precision@10 against the
-    share of the gallery scanned."""
+    share of the gallery scanned. Queries per second: the batch search's (timings.csv ``queries_per_second``:
+    candidates, re-ranking, top 100; lshbench.search), never the evaluation's bookkeeping."""
     keys = ["dataset", "space", "method", "params"]
-    rows = metrics[metrics["dataset"] == dataset].merge(timings[keys + ["query_seconds"]], on=keys, how="left")
-    rows = replicates(rows.assign(qps=rows["n_queries"] / rows["query_seconds"].clip(lower=1e-9)))
+    rows = metrics[metrics["dataset"] == dataset].merge(timings[keys + ["queries_per_second"]], on=keys, how="left")
+    rows = replicates(rows.rename(columns={"queries_per_second": "qps"}))
     panels = (("qps", "recall_at_10", "queries per second (log)", RECALL),
               ("candidates_fraction", "precision_at_10", SCANNED, "precision@10 (%)"))
     _scatter_panels(rows, panels, f"{dataset}: recall against speed, precision against candidates scanned", path)

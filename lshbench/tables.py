@@ -285,7 +285,7 @@ def make_table(kind: str, method: str, datasets: list[str], metrics: list, histo
     if kind == "vs_report":
         return vs_report(pd.concat([figure_cells(frame, m) for m in table_methods()], ignore_index=True))
     if kind == "pareto":
-        return evidence.pareto(frame, datasets)
+        return evidence.pareto(frame, list(per_query), datasets)
     if kind == "significance":
         return evidence.significance(frame, list(per_query), datasets)
     return evidence.summary(frame, list(per_query), datasets)

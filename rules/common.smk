@@ -502,7 +502,7 @@ HAMMING_KINDS = {
 
 
 # The kinds of table or plot that read each query's values (per_query.parquet), beside metrics.csv.
-PER_QUERY_KINDS = ("figure_ci", "summary", "significance", "retrieved")
+PER_QUERY_KINDS = ("figure_ci", "summary", "pareto", "significance", "retrieved")
 
 
 def entry_files(entries, wildcard, name):

@@ -100,6 +100,8 @@ rule metrics:
     threads: 1
     params:
         configurations=run_configurations,
+        validation_fraction=config["evaluation"]["validation_fraction"],
+        seed=config["seed"],
         code=method_code("metrics.py"),
     script:
         "../workflow/scripts/metrics.py"

@@ -40,3 +40,17 @@ def test_the_faiss_comparison_runs_and_both_sides_find_the_same_neighbours(repo)
     assert "| k-means K=30, probes 1 | 1 |" in result.stdout  # single-query p50
     assert "peak memory at 1500" in result.stdout
     assert "| 1500 | 30 |" in result.stdout
+
+
+def test_the_search_cost_benchmark_runs_and_one_bucket_is_exact_search(repo):
+    command = [sys.executable, str(repo / "benchmarks" / "search_cost.py"), "--gallery", "2000", "--queries", "200",
+               "--threads", "1", "--repeats", "1", "--latency-queries", "10"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=repo / "benchmarks")
+    assert result.returncode == 0, result.stderr[-4000:]
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in result.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("| configuration")]
+    same_work = [r for r in rows if r[0] == "exact" or "uncentred" in r[0]][:2]
+    assert [r[2] for r in same_work] == ["2000", "2000"]  # the one-bucket configuration scans the whole gallery
+    names = {r[0] for r in rows}
+    for name in ("k-means K=10 probes 2", "hyperplane H=8 L=6 centred", "multi-probe H=16 L=3 radius 1"):
+        assert name in names

@@ -6,9 +6,13 @@ import pandas as pd
 import pytest
 
 from lshbench.evidence import pareto, pareto_front, significance, summary
+from lshbench.split import TEST, VALIDATION, query_split
 from lshbench.tables import figure_cells, replicates, vs_report
 
-N_QUERIES = 400
+N_QUERIES = 500
+N_GALLERY = 1000
+LABELS = np.arange(N_QUERIES) % 4
+SPLIT = query_split(np.arange(N_QUERIES), LABELS, 0.2, 0)
 
 
 def row(method, params, seed, space="resnet18", **values):
@@ -16,14 +20,16 @@ def row(method, params, seed, space="resnet18", **values):
             "K": None, "probes": None, "H": None, "L": None, "center": None,
             "precision_at_10": 0.5, "precision_at_50": 0.4, "strict_precision_at_10": 0.5,
             "strict_precision_at_50": 0.3, "mAP": 0.3, "mAP_all": 0.2, "recall_at_10": 0.5, "recall_at_50": 0.5,
-            "candidates_fraction": 0.1}
+            "candidates_fraction": 0.1, "n_gallery": N_GALLERY, "n_queries": N_QUERIES}
     return {**base, **values}
 
 
-def write_per_query(root, r, values: dict):
+def write_per_query(root, r, values: dict, split=SPLIT):
+    """A configuration's per_query.parquet: ``values``, its candidates (``r``'s share of the gallery) and the split."""
     folder = root / "results" / r["dataset"] / "metrics" / r["space"] / r["method"] / r["params"]
     folder.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame({"query_id": np.arange(N_QUERIES), "label": np.zeros(N_QUERIES, int), **values})
+    frame = pd.DataFrame({"query_id": np.arange(N_QUERIES), "label": LABELS, "split": split,
+                          "n_candidates": np.full(N_QUERIES, r["candidates_fraction"] * N_GALLERY), **values})
     frame.to_parquet(folder / "per_query.parquet", index=False)
     return str(folder / "per_query.parquet")
 
@@ -96,15 +102,20 @@ def test_summary_picks_the_best_within_each_budget(tmp_path):
     assert dict(zip(by_recall.budget, by_recall.configuration)) == {"1%": "K=1000_probes=1", "10%": "K=100_probes=1",
                                                                     "any": "K=10_probes=1"}
     chosen = by_recall[by_recall.budget == "10%"].iloc[0]
-    assert chosen.value == 61.0 and chosen.seeds == 3  # mean of 0.60, 0.61, 0.62
-    assert chosen.seed_ci_low < 61.0 < chosen.seed_ci_high and chosen.query_ci_low < 61.0 < chosen.query_ci_high
-    assert table.method.iloc[0] == "exact"
+    test = np.mean([pd.read_parquet(p).query("split == 'test'").recall_at_10.mean() for p in paths if "K=100_" in p])
+    assert chosen.value == round(100 * test, 2) and chosen.seeds == 3  # reported on the test queries alone
+    assert abs(chosen.value - 61.0) < 2  # 0.60, 0.61, 0.62 plus noise
+    assert chosen.seed_ci_low < chosen.value < chosen.seed_ci_high
+    assert chosen.query_ci_low < chosen.value < chosen.query_ci_high
+    assert (chosen.chosen_on, chosen.reported_on) == ("validation, 100 queries", "test, 400 queries")
+    assert table.method.iloc[0] == "exact" and table.chosen_on.iloc[0] == "no choice"
 
 
 def test_pareto_table_keeps_the_frontier(tmp_path):
-    metrics, _ = budget_configurations(tmp_path)
+    metrics, paths = budget_configurations(tmp_path)
     dominated = row("kmeans", "K=50_probes=1_seed=0", 0, K=50, probes=1, candidates_fraction=0.2, recall_at_10=0.4)
-    table = pareto(pd.concat([metrics, pd.DataFrame([dominated])], ignore_index=True), ["d"])
+    paths.append(write_per_query(tmp_path, dominated, {"recall_at_10": np.full(N_QUERIES, 0.4)}))
+    table = pareto(pd.concat([metrics, pd.DataFrame([dominated])], ignore_index=True), paths, ["d"])
     assert table[table.method == "kmeans"].configuration.tolist() == ["K=1000_probes=1", "K=100_probes=1",
                                                                       "K=10_probes=1"]
 
@@ -137,7 +148,8 @@ def test_significance_finds_a_real_difference_and_holm_adjusts(tmp_path):
     table = significance(metrics, paths, ["d"])
     pair = table[(table.a.str.startswith("kmeans")) & (table.b.str.startswith("hyperplane"))
                  & (table.measure == "average_precision_all")].iloc[0]
-    assert pair.significant == "yes" and pair.ci_low < 5.0 < pair.ci_high and pair.difference > 3
+    assert pair.significant == "yes" and pair.ci_low < pair.difference < pair.ci_high
+    assert abs(pair.difference - 5.0) < 1  # the true difference, up to the test queries' noise
     assert (table.p_holm >= table.p_value).all() and len(table) == 3 * 3  # 1 pair + 2 against exact, 3 measures
 
 
@@ -145,7 +157,7 @@ def test_significance_without_a_difference_is_not_significant(tmp_path):
     metrics, paths = two_methods(tmp_path, 0.0)
     table = significance(metrics, paths, ["d"])
     pair = table[(table.a.str.startswith("kmeans")) & (table.b.str.startswith("hyperplane"))]
-    assert (pair.significant == "no").all() and (pair.ci_low < 0).all() and (pair.ci_high > 0).all()
+    assert (pair.significant == "no").all() and (pair.difference.abs() < 1).all()
 
 
 def test_parameters_shared_by_the_replicates_keep_their_values():
@@ -154,3 +166,51 @@ def test_parameters_shared_by_the_replicates_keep_their_values():
     out = replicates(pd.DataFrame(rows))
     assert out.gamma[0] == 0.4 and out.J[0] == 4  # (0.4 + 0.4 + 0.4) / 3 would not be 0.4
     assert out.precision_at_10[0] == pytest.approx(0.2)
+
+
+def same_mean_configurations(rng, dataset, n_configs, n_queries, split):
+    """``n_configs`` k-means configurations whose per-query recall@10 and AP have the same true mean, 0.5, as
+    metrics.csv rows and their per_query frames (in memory, keyed as lshbench.evidence.read_per_query keys them)."""
+    rows, frames = [], {}
+    labels = np.arange(n_queries) % 10
+    for K in range(10, 10 + n_configs):
+        r = row("kmeans", f"K={K}_probes=1_seed=0", 0, dataset=dataset, K=K, probes=1, candidates_fraction=0.05,
+                n_queries=n_queries)
+        rows.append(r)
+        recall = rng.binomial(10, 0.5, n_queries) / 10
+        frames[(dataset, "resnet18", "kmeans", r["params"])] = pd.DataFrame({
+            "query_id": np.arange(n_queries), "label": labels, "split": split(labels),
+            "recall_at_10": recall, "average_precision_all": rng.random(n_queries), "precision_at_10": recall,
+            "n_candidates": np.full(n_queries, 0.05 * N_GALLERY)})
+    return rows, frames
+
+
+def test_choosing_on_validation_queries_does_not_inflate_the_reported_winner():
+    """Twenty configurations of the same true recall@10 (50%): the best on the queries it is reported on is inflated
+    (the maximum of twenty noisy means), the best on the validation queries reported on the test queries is not (its
+    mean over seeded repetitions stays within two standard errors of the truth)."""
+    n_configs, n_queries, repetitions = 20, 500, 60
+    reported = {"same": [], "held_out": []}
+    for repetition in range(repetitions):
+        rng = np.random.default_rng(repetition)
+        same_rows, same_frames = same_mean_configurations(rng, "same", n_configs, n_queries,
+                                                          lambda labels: np.full(len(labels), TEST))
+        held_rows, held_frames = same_mean_configurations(
+            rng, "held_out", n_configs, n_queries, lambda labels: query_split(np.arange(len(labels)), labels, 0.2,
+                                                                              repetition))
+        table = summary(pd.DataFrame(same_rows + held_rows), {**same_frames, **held_frames}, ["same", "held_out"])
+        chosen = table[(table.budget == "10%") & (table.chosen_by == "recall_at_10")].set_index("dataset")
+        assert chosen.reported_on.to_dict() == {"same": "test, 500 queries", "held_out": "test, 400 queries"}
+        assert chosen.chosen_on.to_dict() == {"same": "test, 500 queries", "held_out": "validation, 100 queries"}
+        for dataset in reported:
+            reported[dataset].append(chosen.value[dataset])
+    errors = {}
+    for dataset, values in reported.items():
+        values = np.asarray(values)
+        errors[dataset] = (values.mean() - 50, values.std(ddof=1) / np.sqrt(repetitions))
+        print(f"{dataset}: reported {values.mean():.3f} +- {errors[dataset][1]:.3f} (standard error), truth 50, bias "
+              f"{errors[dataset][0]:+.3f} = {errors[dataset][0] / errors[dataset][1]:+.1f} standard errors")
+    bias, error = errors["same"]
+    assert bias > 10 * error  # inflated: about 1.9 of one configuration's standard errors (1.4 points here)
+    bias, error = errors["held_out"]
+    assert abs(bias) < 2 * error

@@ -57,7 +57,7 @@ def test_one_metrics_file_per_configuration(workdir):
         assert (workdir / "results" / "digits" / "index" / space / method / build / "index.json").is_file()
         assert len(pd.read_parquet(folder / "ranking.parquet")) == 60
         timings = pd.read_csv(folder / "timings.csv").iloc[0]
-        assert timings.build_seconds >= 0 and timings.latency_p50_ms > 0 and row.latency_queries == 20
+        assert timings.build_seconds >= 0 and timings.search_p50_ms > 0 and row.latency_queries == 20
     exact = combined[(combined.method == "exact") & (combined.space == "small")].iloc[0]
     assert exact.recall_at_10 == 1.0 and exact.candidates_fraction == 1.0
     kmeans = combined[(combined.params == "K=10_probes=1_seed=0") & (combined.space == "small")].iloc[0]

@@ -33,11 +33,6 @@ class Index(ABC):
     def candidates(self, queries: torch.Tensor) -> Candidates:
         """Per query, the de-duplicated gallery positions of the buckets it lands in (CSR, ascending)."""
 
-    def candidates_of_one(self, query: torch.Tensor) -> Candidates:
-        """The candidates of one query (1, D) answered alone, as ``Evaluator.latency`` times it; a method may answer
-        a single query faster than a block of one (k-means). Rankings use ``candidates``."""
-        return self.candidates(query)
-
     @abstractmethod
     def params(self) -> dict:
         """The parameters that define this index (written to index.json)."""

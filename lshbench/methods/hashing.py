@@ -161,6 +161,30 @@ class HashTables:
         buckets, begin, length = self._hits(codes)
         if self._dense(n_queries, float(length.sum()), mask_budget, dense_share):
             return self.lookup(codes, mask_budget, dense_share)
+        return self._as_hits(buckets, begin, length)
+
+    def hits(self, codes: list[torch.Tensor]) -> BucketCandidates:
+        """The bucket each query's code falls in per table, as hits (lshbench.search)."""
+        return self._as_hits(*self._hits(codes))
+
+    def one_query_lists(self, codes: list[torch.Tensor]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """One query's buckets (codes: per table, (P, B) bool, P probes) as (members of all tables, [(begin, length),
+        ...]): a Python dict per table from code to member range (built on first use), so a single query pays a
+        few dictionary lookups, not the batched binary search's dozen tensor operations (lshbench.search)."""
+        if getattr(self, "_ranges", None) is None:
+            self._flat(codes[0].device)
+            self._ranges = []
+            for t, (k, o) in enumerate(zip(self.keys, self.offsets)):
+                base = t * self.n_gallery
+                starts, ends = (o[:-1] + base).tolist(), (o[1:] - o[:-1]).tolist()
+                self._ranges.append(dict(zip(map(tuple, k.tolist()), zip(starts, ends))))
+        words = pack_codes(torch.stack(codes)).tolist()  # (L, P, W)
+        found = [table[tuple(code)] for table, probes in zip(self._ranges, words) for code in probes
+                 if tuple(code) in table]
+        return self._flat_members, found
+
+    def _as_hits(self, buckets: torch.Tensor, begin: torch.Tensor, length: torch.Tensor) -> BucketCandidates:
+        n_queries = buckets.shape[1]
         n_tables = len(buckets)
         width = self._padded_offsets.shape[1]
         key = buckets + torch.arange(n_tables, device=buckets.device).unsqueeze(1) * width  # distinct per table
@@ -245,6 +269,14 @@ class HashingIndex(Index):
         """``candidates`` before the union: the (query, table) buckets hit (``BucketCandidates``), or the same dense
         mask as ``candidates`` where that is what it returns. The evaluator's fast path (Evaluator.rank_buckets)."""
         return self.tables.lookup_buckets(self.codes(self._check_queries(queries)))
+
+    def hits(self, queries: torch.Tensor) -> BucketCandidates:
+        """The bucket hit in each table (lshbench.search scores each bucket's queries as one product)."""
+        return self.tables.hits(self.codes(self._check_queries(queries)))
+
+    def one_query_lists(self, query: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """One query's (1, D) buckets, as lshbench.search.one_query_lists gives them."""
+        return self.tables.one_query_lists(self.codes(self._check_queries(query)))
 
     def load_tables(self, arrays: dict[str, torch.Tensor]) -> None:
         self.n_gallery = int(arrays["table00_members"].numel())

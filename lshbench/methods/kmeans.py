@@ -19,7 +19,7 @@ import math
 
 from ..lazy import lazy_import
 
-from ..candidates import Candidates, from_pairs, gather_ranges
+from ..candidates import BucketCandidates, Candidates, from_pairs, gather_ranges
 from .base import Index, ParameterError
 from .registry import Method, register, values_of
 
@@ -276,19 +276,27 @@ class KMeans(Index):
             return Candidates(offsets, ids, len(q), self.n_gallery, groups=clusters[:, 0])
         return from_pairs(owner // self.probes, ids, len(q), self.n_gallery)
 
-    def candidates_of_one(self, query: torch.Tensor) -> Candidates:
-        """One query's candidates, as answering it alone would (``Evaluator.latency``): its nearest centroid by one
-        product with the centroids laid out column-wise (half the time of the row-wise one for a single query) and
-        its cluster's members as a slice. Rankings use ``candidates``."""
+    def hits(self, queries: torch.Tensor) -> BucketCandidates:
+        """The clusters probed by each query, as hits (lshbench.search scores each cluster's queries at once)."""
+        q = self._check_queries(queries)
+        clusters = assign(q, self.centroids, self.probes)[0].reshape(-1)
+        begin = self.offsets[clusters]
+        query = torch.arange(len(q), device=self.device).repeat_interleave(self.probes)
+        return BucketCandidates(query, clusters, begin, self.offsets[clusters + 1] - begin, self.members, len(q),
+                                self.n_gallery)
+
+    def one_query_lists(self, query: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """One query's clusters as member ranges (lshbench.search.Searcher.search_one): probes 1 by one product with
+        the centroids laid out column-wise (half the time of the row-wise one for a single row)."""
         if self.probes != 1:
-            return self.candidates(query)
+            hits = self.hits(query)
+            return self.members, list(zip(hits.begin.tolist(), hits.length.tolist()))
         q = self._check_queries(query)
         if getattr(self, "_columns", None) is None or self._columns[0] is not self.centroids:
             self._columns = (self.centroids, self.centroids.T.contiguous())
         d = torch.addmm(centroid_norms(self.centroids).unsqueeze(0), q, self._columns[1], beta=1, alpha=-2)
         start, stop = self.offsets[d.argmin() : d.argmin() + 2].tolist()
-        return Candidates(torch.tensor([0, stop - start], device=self.device), self.members[start:stop], 1,
-                          self.n_gallery)
+        return self.members, [(start, stop - start)]
 
     def arrays(self):
         return {"centroids": self.centroids, "assignments": self.assignment}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 
-from ..candidates import Candidates, from_pairs
+from ..candidates import BucketCandidates, Candidates, from_pairs
 from ..lazy import lazy_import
 from .hyperplane import HyperplaneLSH
 from .registry import Method, ParameterError, register, values_of
@@ -74,6 +74,21 @@ class MultiProbeLSH(HyperplaneLSH):
             offsets.append(merged.offsets[1:] + offsets[-1][-1])
             ids.append(merged.ids)
         return Candidates(torch.cat(offsets), torch.cat(ids), len(q), self.n_gallery)
+
+    def hits(self, queries: torch.Tensor) -> BucketCandidates:
+        """Every (table, probe) bucket hit: the probes of one query in one table are distinct codes, so distinct
+        buckets (lshbench.search)."""
+        q = self._check_queries(queries)
+        n_probes = len(self.masks)
+        found = self.tables.hits([(c[:, None, :] ^ self.masks[None]).reshape(-1, self.H) for c in self.codes(q)])
+        found.query = found.query // n_probes
+        found.n_queries = len(q)
+        return found
+
+    def one_query_lists(self, query: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """One query's (1, D) buckets, every probe of every table (lshbench.search.one_query_lists)."""
+        codes = self.codes(self._check_queries(query))
+        return self.tables.one_query_lists([(c[:, None, :] ^ self.masks[None]).reshape(-1, self.H) for c in codes])
 
     def bucket_candidates(self, queries: torch.Tensor) -> Candidates:
         """The merged lists (probing hits many small buckets: scoring them bucket by bucket does not pay)."""

@@ -9,20 +9,23 @@ from lshbench.batch import Configuration
 from lshbench.io import atomic_path, read_labels, read_neighbours
 from lshbench.metrics import write_metrics
 from lshbench.ranking import read_ranking
+from lshbench.split import query_split
 
 
 def main(sm):
     w = sm.wildcards
     labels = read_labels(sm.input.gallery)
     query_ids, _, exact_scores = read_neighbours(sm.input.exact)
-    rows = []
+    rows, split = [], None
     for params in sm.params.configurations:
         folder = Configuration(w.dataset, w.space, w.method, params).metrics_folder
         ranking = read_ranking(folder / "ranking.parquet")
         if not (ranking.query_ids == query_ids).all():
             raise RuntimeError(f"{folder / 'ranking.parquet'} ranks other queries than {sm.input.exact}; re-run its "
                                f"method job with --forcerun {sm.input.run}")
-        row = write_metrics(folder, ranking, labels, exact_scores)
+        if split is None:  # the dataset's split: a function of its queries, the same for every configuration
+            split = query_split(ranking.query_ids, ranking.labels, sm.params.validation_fraction, sm.params.seed)
+        row = write_metrics(folder, ranking, labels, exact_scores, split)
         rows.append({"params": params, "precision_at_10": row["precision_at_10"], "mAP": row["mAP"]})
     with atomic_path(sm.output[0]) as tmp:
         tmp.write_text(json.dumps({"dataset": w.dataset, "space": w.space, "method": w.method,
