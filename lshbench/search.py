@@ -30,6 +30,21 @@ from .candidates import BucketCandidates, Candidates, gather_ranges
 
 FULL_SHARE = 0.5  # a query's buckets (with repeats) holding this share of the gallery: scored as exact search
 QUERY_BLOCK = 16384  # queries whose candidates are found and scored together
+SMALL_BUCKET = 8  # buckets of at most this many members: scored pair by pair on the CPU (search_kernels)
+
+
+def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's k largest scores and their columns, in no particular order (the CPU: one pass per row,
+    lshbench.search_kernels.top_k_rows; elsewhere torch.topk)."""
+    if scores.device.type != "cpu" or scores.dtype != torch.float32 or k > scores.shape[1] or k == 0:
+        return torch.topk(scores, k, dim=1)
+    import numba
+
+    from .search_kernels import top_k_rows
+
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    values, ids = top_k_rows(scores.contiguous().numpy(), k)
+    return torch.from_numpy(values), torch.from_numpy(ids)
 
 
 def as_hits(candidates: Candidates) -> BucketCandidates | None:
@@ -52,6 +67,12 @@ def hits_of(index, queries: torch.Tensor) -> BucketCandidates | None:
     """The buckets each query hits (``Index.hits`` where the method has it, else its candidate lists)."""
     own = getattr(index, "hits", None)
     return own(queries) if own is not None else as_hits(index.candidates(queries))
+
+
+def _ranges(lengths: torch.Tensor) -> torch.Tensor:
+    """0, 1, ..., lengths[0] - 1, 0, 1, ..., lengths[1] - 1, ..."""
+    return torch.arange(int(lengths.sum()), device=lengths.device) - torch.repeat_interleave(
+        torch.cumsum(lengths, 0) - lengths, lengths)
 
 
 def _rounded(x: torch.Tensor) -> torch.Tensor:
@@ -153,11 +174,11 @@ class Searcher:
             scores = query_unit[part] @ self.gallery_unit.T
             masked = torch.nonzero(~full[lo : lo + step]).squeeze(1)
             if len(masked) == 0:
-                s, i = torch.topk(scores, k, dim=1)
+                s, i = top_k(scores, k)
             else:
-                s, i = torch.topk(scores, wide if len(masked) == len(part) else k, dim=1)
+                s, i = top_k(scores, wide if len(masked) == len(part) else k)
                 if len(masked) < len(part):  # the unrestricted queries keep their top k; the others look wider
-                    s_wide, i_wide = torch.topk(scores[masked], wide, dim=1)
+                    s_wide, i_wide = top_k(scores[masked], wide)
                     s = torch.nn.functional.pad(s, (0, wide - k), value=float("-inf"))
                     i = torch.nn.functional.pad(i, (0, wide - k), value=0)
                     s[masked], i[masked] = s_wide, i_wide
@@ -174,7 +195,7 @@ class Searcher:
                         outside = (query_bits[short].unsqueeze(1) & item_bits.unsqueeze(0)) == 0
                         none = outside if none is None else none.logical_and_(outside)
                     row.masked_fill_(none, float("-inf"))
-                    s_short, i_short = torch.topk(row, wide, dim=1)
+                    s_short, i_short = top_k(row, wide)
                     s_m[short] = s_short
                     i_m = i[masked].clone()
                     i_m[short] = i_short
@@ -226,10 +247,22 @@ class Searcher:
         _, sizes = torch.unique_consecutive(bucket, return_counts=True)
         firsts = torch.cumsum(sizes, 0) - sizes
         lengths = length[firsts]
+        hit_parts, score_parts, id_parts = [], [], []
+        if device.type == "cpu" and query_unit.dtype == torch.float32:
+            # buckets of a few members: each (query, member) pair's similarity read straight from the two matrices
+            # (gathering every hit's query vector for a batched product would cost more than the products)
+            small = lengths <= SMALL_BUCKET
+            if bool(small.any()):
+                hit_at = torch.repeat_interleave(firsts[small], sizes[small]) + _ranges(sizes[small])
+                hit_parts.append(hit_at)
+                s_small, i_small = self.pairs(query_unit, query[hit_at], begin[hit_at], length[hit_at], members)
+                score_parts.append(s_small)
+                id_parts.append(i_small)
+                keep = torch.nonzero(~small).squeeze(1)
+                sizes, firsts, lengths = sizes[keep], firsts[keep], lengths[keep]
         shape = _rounded(sizes) * (1 << 32) + _rounded(lengths)
         groups = torch.argsort(shape, stable=True)
         shapes, per_shape = torch.unique_consecutive(shape[groups], return_counts=True)
-        hit_parts, score_parts, id_parts = [], [], []
         done = 0
         for key, count in zip(shapes.tolist(), per_shape.tolist()):
             rows_pad, cols_pad = key >> 32, key & 0xFFFFFFFF
@@ -297,6 +330,25 @@ class Searcher:
             top_ids = torch.nn.functional.pad(top_ids, (0, k - kk), value=-1)
         return rows, top, top_ids
 
+    def pairs(self, query_unit, query, begin, length, members):
+        """Hits of small buckets (query[j] hits members[begin[j] : begin[j] + length[j]], length at most
+        SMALL_BUCKET) scored pair by pair: (scores (H, W), ids (H, W)), W the longest, padding -inf and N."""
+        import numba
+
+        from .search_kernels import score_pairs
+
+        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+        owner, ids = gather_ranges(begin, length, members)
+        scores = torch.from_numpy(score_pairs(query_unit.contiguous().numpy(), self.gallery_unit.contiguous().numpy(),
+                                              query[owner].numpy(), ids.numpy()))
+        width = max(1, int(length.max()))
+        column = torch.arange(len(owner)) - (torch.cumsum(length, 0) - length)[owner]
+        out_scores = torch.full((len(query), width), float("-inf"))
+        out_ids = torch.full((len(query), width), self.n_gallery, dtype=torch.int64)
+        out_scores[owner, column] = scores
+        out_ids[owner, column] = ids
+        return out_scores, out_ids
+
     # ---------------------------------------------------------------------------------------------------------------
     def search_one(self, index, query: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One query (D,) answered alone: its candidates, their similarities, its top k (scores, ids)."""
@@ -304,13 +356,13 @@ class Searcher:
         unit = query / torch.linalg.vector_norm(query).clamp_min(1e-12)
         n = self.n_gallery
         if lists is None:
-            scores = self.gallery_unit @ unit
+            scores = self.matvec(self.gallery_unit, unit)
             top = torch.topk(scores, min(self.k, n))
             return top.values, top.indices
         members, ranges = lists
         total = sum(length for _, length in ranges)
         if total >= FULL_SHARE * n:
-            scores = self.gallery_unit @ unit
+            scores = self.matvec(self.gallery_unit, unit)
             if not any(length >= n for _, length in ranges):
                 keep = torch.zeros(n, dtype=torch.bool, device=self.device)
                 for begin, length in ranges:
@@ -320,14 +372,39 @@ class Searcher:
             return top.values, top.indices
         if len(ranges) == 1:
             begin, length = ranges[0]
+            ordered_unit = self.in_bucket_order(members)
+            if ordered_unit is not None:  # the bucket's vectors side by side: no gather
+                scores = self.matvec(ordered_unit[begin : begin + length], unit)
+                top = torch.topk(scores, min(self.k, length))
+                return top.values, members[begin + top.indices]
             ids = members[begin : begin + length]
         elif ranges:
             ids = torch.unique(torch.cat([members[b : b + length] for b, length in ranges]))
         else:
             ids = members[:0]
-        scores = torch.index_select(self.gallery_unit, 0, ids) @ unit
+        scores = self.matvec(torch.index_select(self.gallery_unit, 0, ids), unit)
         top = torch.topk(scores, min(self.k, len(ids)))
         return top.values, ids[top.indices]
+
+    @staticmethod
+    def matvec(matrix: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+        """matrix @ vector: on the CPU numpy's (OpenBLAS) product, 2x torch's for 50,000 x 512 and 6x for 1,000 x
+        512 here (for products of matrices torch's is the faster one)."""
+        if matrix.device.type != "cpu" or matrix.dtype != torch.float32 or vector.dtype != torch.float32:
+            return matrix @ vector
+        return torch.from_numpy(matrix.numpy() @ vector.numpy())
+
+    def in_bucket_order(self, members: torch.Tensor) -> torch.Tensor | None:
+        """The gallery's unit vectors in the order of ``members`` when its buckets partition the gallery (k-means:
+        each item in one cluster; as FAISS's inverted lists hold them), made once per index and kept while it fits
+        in half the memory budget; else None."""
+        cached = getattr(self, "_in_order", None)
+        if cached is not None and cached[0] is members:
+            return cached[1]
+        if len(members) != self.n_gallery or self.n_gallery * self.dim > self.budget // 2:
+            return None
+        self._in_order = (members, torch.index_select(self.gallery_unit, 0, members))
+        return self._in_order[1]
 
     def latencies(self, index, queries: torch.Tensor, n: int, warmup: int = 10) -> np.ndarray:
         """Seconds of ``search_one`` for ``n`` queries spread over the set, after ``warmup`` untimed ones."""

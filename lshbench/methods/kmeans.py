@@ -287,15 +287,24 @@ class KMeans(Index):
 
     def one_query_lists(self, query: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """One query's clusters as member ranges (lshbench.search.Searcher.search_one): probes 1 by one product with
-        the centroids laid out column-wise (half the time of the row-wise one for a single row)."""
+        the centroids (on the CPU numpy's; elsewhere with the centroids laid out column-wise, half the time of the
+        row-wise one for a single row)."""
         if self.probes != 1:
             hits = self.hits(query)
             return self.members, list(zip(hits.begin.tolist(), hits.length.tolist()))
         q = self._check_queries(query)
-        if getattr(self, "_columns", None) is None or self._columns[0] is not self.centroids:
-            self._columns = (self.centroids, self.centroids.T.contiguous())
-        d = torch.addmm(centroid_norms(self.centroids).unsqueeze(0), q, self._columns[1], beta=1, alpha=-2)
-        start, stop = self.offsets[d.argmin() : d.argmin() + 2].tolist()
+        if q.device.type == "cpu" and q.dtype == torch.float32:
+            # one matrix-vector product: numpy's (OpenBLAS) takes a sixth of torch's time for 1,000 x 512 here
+            if getattr(self, "_norms", None) is None or self._norms[0] is not self.centroids:
+                self._norms = (self.centroids, centroid_norms(self.centroids).numpy())
+            d = self._norms[1] - 2 * (self.centroids.numpy() @ q[0].numpy())
+            nearest = int(d.argmin())
+        else:
+            if getattr(self, "_columns", None) is None or self._columns[0] is not self.centroids:
+                self._columns = (self.centroids, self.centroids.T.contiguous())
+            nearest = int(torch.addmm(centroid_norms(self.centroids).unsqueeze(0), q, self._columns[1], beta=1,
+                                      alpha=-2).argmin())
+        start, stop = self.offsets[nearest : nearest + 2].tolist()
         return self.members, [(start, stop - start)]
 
     def arrays(self):
