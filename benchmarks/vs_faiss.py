@@ -431,7 +431,7 @@ def hamming_rows(sizes, n_queries: int, threads_list, repeats: int, faiss) -> No
             ours()  # compiles (or loads the cache of) the kernels outside the timing
             for threads in threads_list:
                 set_threads(threads, faiss)
-                mine, peer = measure(ours, theirs, repeats)
+                mine, peer = measure([ours, theirs], repeats)
                 m = statistics.median(x[0] for x in mine)
                 title = f"hamming ranking {n_queries} x {n}, 64 bits, {kind} codes"
                 if peer:
