@@ -244,7 +244,9 @@ class Evaluator:
         inverse = torch.argsort(torch.cat(positions))  # back to the queries' order
         out = {name: torch.cat(values)[inverse].numpy() for name, values in kept.items()}
         ids = out["ids"]
-        ids[ids == self.n_gallery] = -1
+        # padding is -1 whichever path ranked the block: past a list's end (id N) and, from a dense mask's sort, the
+        # non-candidates ranked last at -inf (they were not retrieved)
+        ids[(ids == self.n_gallery) | np.isneginf(out["scores"])] = -1
         ranking = Ranking(ids=ids, scores=out["scores"], n_candidates=out["n_candidates"],
                           n_relevant=out["n_relevant"], ap_sum=out["ap_sum"],
                           labels=self.query_labels.cpu().numpy())

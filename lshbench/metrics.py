@@ -249,17 +249,17 @@ def evaluate(evaluator, index, keep_top: int = 100, latency_queries: int = 200, 
 
 
 def write_metrics(folder: str | os.PathLike, ranking: Ranking, gallery_labels: np.ndarray,
-                  exact_scores: np.ndarray | None, split: np.ndarray | None = None) -> dict:
+                  exact_scores: np.ndarray | None, split: np.ndarray) -> dict:
     """A configuration's metrics.csv (what it is and its means over every query) and per_query.parquet, derived from
     its ranking: the metrics job's work. ``split``: each query's split (lshbench.split), per_query.parquet's
     ``split`` column. Each is written to a temporary file and replaces the old one only when its bytes differ, so
     the files of configurations that did not change keep their times. Returns the metrics.csv row."""
     folder = Path(folder)
     values = per_query(ranking, gallery_labels, exact_scores)
-    if split is not None and len(split) != len(ranking):
+    if len(split) != len(ranking):
         raise ValueError(f"{folder}: {len(split)} query splits for {len(ranking)} ranked queries")
     frame = pd.DataFrame({"query_id": ranking.query_ids, "label": ranking.labels,
-                          **({} if split is None else {"split": np.asarray(split, dtype=str)}), **values})
+                          "split": np.asarray(split, dtype=str), **values})
     replace_if_changed(folder / "per_query.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
     row = metrics_row(ranking, values)
     replace_if_changed(folder / "metrics.csv", lambda tmp: pd.DataFrame([row]).to_csv(tmp, index=False))

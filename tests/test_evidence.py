@@ -214,3 +214,17 @@ def test_choosing_on_validation_queries_does_not_inflate_the_reported_winner():
     assert bias > 10 * error  # inflated: about 1.9 of one configuration's standard errors (1.4 points here)
     bias, error = errors["held_out"]
     assert abs(bias) < 2 * error
+
+
+def test_the_split_is_stratified_seeded_and_independent_of_the_order():
+    ids = np.arange(1000, 1500)
+    labels = np.arange(500) % 7
+    split = query_split(ids, labels, 0.2, seed=4)
+    for label in range(7):  # round(0.2 x each label's queries) to validation
+        assert (split[labels == label] == VALIDATION).sum() == round(0.2 * (labels == label).sum())
+    shuffled = np.random.default_rng(0).permutation(500)
+    assert (query_split(ids[shuffled], labels[shuffled], 0.2, seed=4) == split[shuffled]).all()
+    assert (query_split(ids, labels, 0.2, seed=5) != split).any()  # another seed, another draw
+    assert (query_split(ids, labels, 0.0) == TEST).all()
+    with pytest.raises(ValueError, match="validation_fraction"):
+        query_split(ids, labels, 1.0)

@@ -86,6 +86,7 @@ def test_deterministic_methods_run_through_the_workflow_path_beside_a_seeded_one
     from builders import write_clustered_space
     from lshbench.batch import Configuration, run_batch
     from lshbench.metrics import write_metrics
+    from lshbench.split import query_split
     from lshbench.ranking import read_ranking
     from lshbench.tables import make_table
 
@@ -111,7 +112,7 @@ def test_deterministic_methods_run_through_the_workflow_path_beside_a_seeded_one
         assert run(name) == ["built"] * len(configs)
         for config in configs:
             write_metrics(config.metrics_folder, read_ranking(config.metrics_folder / "ranking.parquet"),
-                          gallery.labels, exact)
+                          gallery.labels, exact, query_split(query.ids, query.labels, 0.2))
     assert run("pcah") == ["kept", "kept"] and run("spectral") == ["kept", "kept"]
     row = pd.read_csv("results/toy/metrics/raw/spectral/H=8/metrics.csv").iloc[0]
     assert row["H"] == 8 and "seed" not in row

@@ -261,6 +261,7 @@ def test_template_method_runs_through_the_workflow_path(template, tmp_path, monk
     from builders import write_clustered_space
     from lshbench.batch import Configuration, run_batch
     from lshbench.metrics import write_metrics
+    from lshbench.split import query_split
     from lshbench.ranking import read_ranking
     from lshbench.tables import figure_cells
 
@@ -277,7 +278,7 @@ def test_template_method_runs_through_the_workflow_path(template, tmp_path, monk
     assert [row["status"] for row in run()] == ["built"] * len(configs)
     for config in configs:  # the metrics job's work
         write_metrics(config.metrics_folder, read_ranking(config.metrics_folder / "ranking.parquet"), gallery.labels,
-                      exact)
+                      exact, query_split(query.ids, query.labels, 0.2))
 
     rows = []
     for params, config in zip(plan, configs):
