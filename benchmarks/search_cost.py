@@ -7,7 +7,7 @@ Data: the non-negative 512-d vectors in 100 classes of ``benchmarks/vs_faiss.py`
 configuration is built once; its search (``lshbench.search``: candidates, cosine re-ranking, top 100, as
 ``timings.csv``'s ``search_seconds`` and ``search_p50_ms``; the median of ``--repeats``) and its evaluation
 (``Evaluator.rankings``: the same plus the bookkeeping, ``evaluate_seconds``, what queries per second used to time;
-once) are timed at each thread count, with the peak resident set of the evaluation and search (``VmHWM``, reset
+once, at the first thread count) are timed at each thread count, with the peak resident set of the evaluation and search (``VmHWM``, reset
 before each run; the largest).
 
 The same-work rows: the same vectors moved far from the origin (``+ 50``), where uncentred hyperplanes put every item
@@ -46,7 +46,7 @@ def configurations(gallery):
     yield "multi-probe H=16 L=3 radius 1", MultiProbeLSH(16, 3, probes_radius=1).fit(gallery)
 
 
-def timed(evaluator, index, repeats, latency_queries):
+def timed(evaluator, index, repeats, latency_queries, evaluate=True):
     """(search s, search p50 ms: medians of ``repeats``; evaluation s: one run; peak MB: the largest; candidates per
     query)."""
     runs = []
@@ -54,18 +54,25 @@ def timed(evaluator, index, repeats, latency_queries):
         resident = resident_mb("VmRSS")
         tracked = reset_peak()
         evaluation, candidates = float("nan"), float("nan")
-        if repeat == 0:  # the evaluation once: it is what the search is set apart from, and the slow part
+        if repeat == 0 and evaluate:  # the evaluation once (at the first thread count): the slow part
             start = time.perf_counter()
             ranking, _ = evaluator.rankings(index, keep_top=100, latency_queries=0, search=False)
             evaluation = time.perf_counter() - start
             candidates = float(ranking.n_candidates.mean())
             del ranking
+        elif repeat == 0:
+            candidates = float(hits_count(index, evaluator.queries)) / len(evaluator.queries)
         search = search_timings(Searcher(evaluator.gallery_unit, evaluator.memory_mb, 100), index, evaluator.queries,
                                 latency_queries)
         peak = resident_mb("VmHWM") if tracked else float("nan")
         runs.append((search["search_seconds"], search["search_p50_ms"], evaluation, peak - resident, candidates))
     return [statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs), runs[0][2],
             max(r[3] for r in runs), runs[0][4]]
+
+
+def hits_count(index, queries) -> int:
+    """The candidates of all queries (their union per query), without the evaluation."""
+    return int(index.candidates(queries).counts().sum())
 
 
 def main():
@@ -76,6 +83,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-queries", type=int, default=200)
     parser.add_argument("--memory-mb", type=int, default=2048, help="the evaluation's block budget (memory_mb)")
+    parser.add_argument("--same-work", action="store_true", help="the same-work rows alone")
     args = parser.parse_args()
     gallery, labels, queries, query_labels = synthetic(args.gallery, args.queries)
     print(f"gallery {tuple(gallery.shape)}, queries {tuple(queries.shape)}, median of {args.repeats} runs, "
@@ -97,6 +105,8 @@ def main():
                   f"{search / rows['exact'][0]:.2f}x | {p50 / rows['exact'][1]:.2f}x |", flush=True)
     del shifted, pair
     gc.collect()
+    if args.same_work:
+        return
     evaluator = Evaluator(gallery, labels, queries, query_labels, memory_mb=args.memory_mb)
     print("\nsearch time against candidates scanned, every path (k-means buckets, hashing buckets of several "
           "tables, multi-probe, exact); peak: the evaluation's and search's own memory above what was resident "
@@ -107,9 +117,11 @@ def main():
     for name, index in configurations(gallery):
         for threads in args.threads:
             set_threads(threads, None)
-            search, p50, evaluation, peak, candidates = timed(evaluator, index, args.repeats, args.latency_queries)
+            search, p50, evaluation, peak, candidates = timed(evaluator, index, args.repeats, args.latency_queries,
+                                                              evaluate=threads == args.threads[0])
             print(f"| {name} | {threads} | {candidates:.0f} | {candidates / len(gallery):.3f} | {search:.3f} | "
-                  f"{1e6 * search / len(queries):.1f} | {p50:.3f} | {evaluation:.3f} | {peak:.0f} |", flush=True)
+                  f"{1e6 * search / len(queries):.1f} | {p50:.3f} | "
+                  f"{'-' if evaluation != evaluation else f'{evaluation:.3f}'} | {peak:.0f} |", flush=True)
         del index
         gc.collect()
 

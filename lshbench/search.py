@@ -370,13 +370,14 @@ class Searcher:
                 scores.masked_fill_(~keep, float("-inf"))
             top = torch.topk(scores, min(self.k, n))
             return top.values, top.indices
+        ordered_unit = self.in_bucket_order(members) if ranges else None
+        if ordered_unit is not None:  # buckets that partition the gallery (disjoint), their vectors side by side
+            scores = torch.cat([self.matvec(ordered_unit[b : b + length], unit) for b, length in ranges])
+            ids = torch.cat([members[b : b + length] for b, length in ranges])
+            top = torch.topk(scores, min(self.k, len(ids)))
+            return top.values, ids[top.indices]
         if len(ranges) == 1:
             begin, length = ranges[0]
-            ordered_unit = self.in_bucket_order(members)
-            if ordered_unit is not None:  # the bucket's vectors side by side: no gather
-                scores = self.matvec(ordered_unit[begin : begin + length], unit)
-                top = torch.topk(scores, min(self.k, length))
-                return top.values, members[begin + top.indices]
             ids = members[begin : begin + length]
         elif ranges:
             ids = torch.unique(torch.cat([members[b : b + length] for b, length in ranges]))
@@ -388,9 +389,11 @@ class Searcher:
 
     @staticmethod
     def matvec(matrix: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
-        """matrix @ vector: on the CPU numpy's (OpenBLAS) product, 2x torch's for 50,000 x 512 and 6x for 1,000 x
-        512 here (for products of matrices torch's is the faster one)."""
-        if matrix.device.type != "cpu" or matrix.dtype != torch.float32 or vector.dtype != torch.float32:
+        """matrix @ vector: on the CPU at one thread numpy's (OpenBLAS) product, 2x torch's for 50,000 x 512 and 6x
+        for 1,000 x 512 here (for products of matrices torch's is the faster one); with more threads torch's, whose
+        thread pool would otherwise compete with OpenBLAS's for the cores."""
+        if matrix.device.type != "cpu" or matrix.dtype != torch.float32 or vector.dtype != torch.float32 \
+                or torch.get_num_threads() > 1:
             return matrix @ vector
         return torch.from_numpy(matrix.numpy() @ vector.numpy())
 

@@ -287,13 +287,13 @@ class KMeans(Index):
 
     def one_query_lists(self, query: torch.Tensor) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """One query's clusters as member ranges (lshbench.search.Searcher.search_one): probes 1 by one product with
-        the centroids (on the CPU numpy's; elsewhere with the centroids laid out column-wise, half the time of the
-        row-wise one for a single row)."""
+        the centroids (on the CPU at one thread numpy's; else with the centroids laid out column-wise, half the time
+        of the row-wise one for a single row)."""
         if self.probes != 1:
             hits = self.hits(query)
             return self.members, list(zip(hits.begin.tolist(), hits.length.tolist()))
         q = self._check_queries(query)
-        if q.device.type == "cpu" and q.dtype == torch.float32:
+        if q.device.type == "cpu" and q.dtype == torch.float32 and torch.get_num_threads() == 1:
             # one matrix-vector product: numpy's (OpenBLAS) takes a sixth of torch's time for 1,000 x 512 here
             if getattr(self, "_norms", None) is None or self._norms[0] is not self.centroids:
                 self._norms = (self.centroids, centroid_norms(self.centroids).numpy())
