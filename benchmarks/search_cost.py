@@ -51,17 +51,18 @@ def timed(evaluator, index, repeats, latency_queries, evaluate=True):
     query)."""
     runs = []
     for repeat in range(repeats):
+        evaluation, candidates = float("nan"), float("nan")
+        if repeat == 0 and not evaluate:  # counted before the peak is reset: not the search's memory
+            candidates = float(hits_count(index, evaluator.queries)) / len(evaluator.queries)
+            gc.collect()
         resident = resident_mb("VmRSS")
         tracked = reset_peak()
-        evaluation, candidates = float("nan"), float("nan")
         if repeat == 0 and evaluate:  # the evaluation once (at the first thread count): the slow part
             start = time.perf_counter()
             ranking, _ = evaluator.rankings(index, keep_top=100, latency_queries=0, search=False)
             evaluation = time.perf_counter() - start
             candidates = float(ranking.n_candidates.mean())
             del ranking
-        elif repeat == 0:
-            candidates = float(hits_count(index, evaluator.queries)) / len(evaluator.queries)
         search = search_timings(Searcher(evaluator.gallery_unit, evaluator.memory_mb, 100), index, evaluator.queries,
                                 latency_queries)
         peak = resident_mb("VmHWM") if tracked else float("nan")

@@ -31,6 +31,8 @@ from .candidates import BucketCandidates, Candidates, gather_ranges
 FULL_SHARE = 0.5  # a query's buckets (with repeats) holding this share of the gallery: scored as exact search
 QUERY_BLOCK = 16384  # queries whose candidates are found and scored together
 SMALL_BUCKET = 8  # buckets of at most this many members: scored pair by pair on the CPU (search_kernels)
+ONE_QUERY_FULL_SHARE = 0.25  # one query alone: from this share its product with the whole gallery, masked, costs
+# less than gathering its candidates (the union of overlapping tables' buckets: a sort and a gather)
 
 
 def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -361,7 +363,10 @@ class Searcher:
             return top.values, top.indices
         members, ranges = lists
         total = sum(length for _, length in ranges)
-        if total >= FULL_SHARE * n:
+        ordered_unit = self.in_bucket_order(members) if ranges else None
+        # buckets side by side (k-means) are read in place up to half the gallery; others, gathered and merged,
+        # only up to a quarter of it
+        if total >= (FULL_SHARE if ordered_unit is not None else ONE_QUERY_FULL_SHARE) * n:
             scores = self.matvec(self.gallery_unit, unit)
             if not any(length >= n for _, length in ranges):
                 keep = torch.zeros(n, dtype=torch.bool, device=self.device)
@@ -370,7 +375,6 @@ class Searcher:
                 scores.masked_fill_(~keep, float("-inf"))
             top = torch.topk(scores, min(self.k, n))
             return top.values, top.indices
-        ordered_unit = self.in_bucket_order(members) if ranges else None
         if ordered_unit is not None:  # buckets that partition the gallery (disjoint), their vectors side by side
             scores = torch.cat([self.matvec(ordered_unit[b : b + length], unit) for b, length in ranges])
             ids = torch.cat([members[b : b + length] for b, length in ranges])
