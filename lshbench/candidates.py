@@ -96,3 +96,10 @@ def gather_ranges(starts: torch.Tensor, lengths: torch.Tensor, members: torch.Te
     first = torch.cumsum(lengths, 0) - lengths
     position = torch.arange(total, device=starts.device) - first[owner] + starts[owner]
     return owner, members[position]
+
+
+def ranges_within(lengths: torch.Tensor) -> torch.Tensor:
+    """0..lengths[j]-1 for each j, laid end to end."""
+    total = int(lengths.sum())
+    owner = torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
+    return torch.arange(total, device=lengths.device) - (torch.cumsum(lengths, 0) - lengths)[owner]

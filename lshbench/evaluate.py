@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .candidates import BucketCandidates, Candidates, gather_ranges
+from .candidates import BucketCandidates, Candidates, gather_ranges, ranges_within
 from .ranking import Ranking
 from .search import Searcher, search_timings
 
@@ -82,13 +82,6 @@ def bucket_parts(hits: BucketCandidates, limit: int):
         yield BucketCandidates(hits.query[mine] - lo, hits.bucket[mine], hits.begin[mine], hits.length[mine],
                                hits.members, hi - lo, hits.n_gallery), lo
         lo = hi
-
-
-def _ranges(lengths: torch.Tensor) -> torch.Tensor:
-    """0..lengths[j]-1 for each j, laid end to end."""
-    total = int(lengths.sum())
-    owner = torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
-    return torch.arange(total, device=lengths.device) - (torch.cumsum(lengths, 0) - lengths)[owner]
 
 
 def by_first_candidate(candidates: Candidates) -> tuple[torch.Tensor, Candidates]:
@@ -390,7 +383,7 @@ class Evaluator:
                                    self.gallery_unit[members[member_at]].transpose(1, 2))
                 out_scores.append(scores[row_valid.unsqueeze(2) & col_valid.unsqueeze(1)])
             done += count
-        hit_order = firsts[groups].repeat_interleave(sizes[groups]) + _ranges(sizes[groups])
+        hit_order = firsts[groups].repeat_interleave(sizes[groups]) + ranges_within(sizes[groups])
         return (torch.cat(out_scores) if out_scores else torch.zeros(0, device=device)), hit_order
 
     def _rank_groups(self, candidates: Candidates, start: int, keep_top: int, budget: int):
@@ -414,7 +407,7 @@ class Evaluator:
         groups = torch.nonzero(keep).squeeze(1)
         groups = groups[torch.argsort(shape[groups], stable=True)]
         shapes, per_shape = torch.unique_consecutive(shape[groups], return_counts=True)
-        new_order = [order[firsts[~keep].repeat_interleave(sizes[~keep]) + _ranges(sizes[~keep])]]
+        new_order = [order[firsts[~keep].repeat_interleave(sizes[~keep]) + ranges_within(sizes[~keep])]]
         kept: dict[str, list[torch.Tensor]] = {}
         dim = self.gallery_unit.shape[1]
         done = 0

@@ -26,7 +26,7 @@ import time
 import numpy as np
 import torch
 
-from .candidates import BucketCandidates, Candidates, gather_ranges
+from .candidates import BucketCandidates, Candidates, gather_ranges, ranges_within
 
 FULL_SHARE = 0.5  # a query's buckets (with repeats) holding this share of the gallery: scored as exact search
 QUERY_BLOCK = 16384  # queries whose candidates are found and scored together
@@ -69,12 +69,6 @@ def hits_of(index, queries: torch.Tensor) -> BucketCandidates | None:
     """The buckets each query hits (``Index.hits`` where the method has it, else its candidate lists)."""
     own = getattr(index, "hits", None)
     return own(queries) if own is not None else as_hits(index.candidates(queries))
-
-
-def _ranges(lengths: torch.Tensor) -> torch.Tensor:
-    """0, 1, ..., lengths[0] - 1, 0, 1, ..., lengths[1] - 1, ..."""
-    return torch.arange(int(lengths.sum()), device=lengths.device) - torch.repeat_interleave(
-        torch.cumsum(lengths, 0) - lengths, lengths)
 
 
 def _rounded(x: torch.Tensor) -> torch.Tensor:
@@ -255,7 +249,7 @@ class Searcher:
             # (gathering every hit's query vector for a batched product would cost more than the products)
             small = lengths <= SMALL_BUCKET
             if bool(small.any()):
-                hit_at = torch.repeat_interleave(firsts[small], sizes[small]) + _ranges(sizes[small])
+                hit_at = torch.repeat_interleave(firsts[small], sizes[small]) + ranges_within(sizes[small])
                 hit_parts.append(hit_at)
                 s_small, i_small = self.pairs(query_unit, query[hit_at], begin[hit_at], length[hit_at], members)
                 score_parts.append(s_small)
