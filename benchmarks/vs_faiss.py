@@ -277,7 +277,7 @@ def resident_mb(field: str) -> float:
 
 
 def kmeans_work(gallery, labels, queries, query_labels, exact_scores, K: int, faiss):
-    """(run lshbench, run FAISS or None, candidates per query) on the same clusters."""
+    """(run lshbench's evaluation, run its search, run FAISS or None) on the same clusters."""
     index = KMeans(K, max_iter=3, tol=0).fit(gallery)
     evaluator = Evaluator(gallery, labels, queries, query_labels, exact_scores)
 
