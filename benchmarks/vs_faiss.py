@@ -45,6 +45,7 @@ import numba
 import numpy as np
 import torch
 
+from lshbench import threads as lshbench_threads
 from lshbench.evaluate import Evaluator, exact_top_k
 from lshbench.hamming import hamming_ranking
 from lshbench.metrics import RECALL_TOLERANCE, evaluate
@@ -353,10 +354,11 @@ def row(name: str, threads: int, mine: list, search: list, peer: list) -> str:
 
 
 def set_threads(threads: int, faiss) -> None:
-    torch.set_num_threads(threads)
-    numba.set_num_threads(threads)
+    """Both sides at ``threads``: torch, numba, and through threadpoolctl numpy's and FAISS's OpenBLAS and OpenMP
+    (numba's OpenMP layer, started at one thread, otherwise left FAISS on two cores)."""
     if faiss is not None:
         faiss.omp_set_num_threads(threads)
+    lshbench_threads.use(threads)
 
 
 def hamming_codes(n_gallery: int, n_queries: int, kind: str, bits: int = 64, seed: int = 0):
@@ -452,7 +454,7 @@ def main():
     parser.add_argument("--exact-queries", type=int, default=2_000)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--K", type=int, nargs="+", default=[1000, 100])
+    parser.add_argument("--K", type=int, nargs="*", default=[1000, 100], help="k-means rows (none: no such rows)")
     parser.add_argument("--hashing", nargs="*", default=["hyperplane", "itq", "multiprobe", "neural"],
                         help="hashing rows: hyperplane H=8 L=6 (centred), ITQ H=16 L=3, multi-probe H=16 L=3 radius "
                              "1, neural J=8 L=4 (H=32, one epoch)")

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import threads
 from .candidates import BucketCandidates, Candidates, gather_ranges, ranges_within
 from .ranking import Ranking
 from .search import Searcher, search_timings
@@ -45,15 +46,15 @@ def one_thread(device: torch.device):
     """One CPU thread for list ranking: its ops are many and mid-sized (a cluster's product and sort), and at two
     threads each waits for the slower thread (measured: 10x slower on a shared 2-core machine, where FAISS's scan
     gains nothing from a second thread either); exact search's large products keep every thread."""
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1:
+    count = torch.get_num_threads()
+    if device.type != "cpu" or count == 1:
         yield
         return
     torch.set_num_threads(1)
     try:
         yield
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(count)
 
 
 def covers_all(hits: BucketCandidates) -> bool:
@@ -513,11 +514,9 @@ class Evaluator:
         float32 quotients hits / rank, and their float64 sum is exact in any order while relevant items x 2^ceil(log2
         N) <= 2^30 (every term a multiple of 2^-(ceil(log2 N) + 23), every partial sum at most the relevant count);
         beyond that the terms are summed laid out at their ranks, as ``record`` sums them."""
-        import numba
-
         from .kernels import relevant_ranks
 
-        numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+        threads.follow_torch()
         scores = query_unit @ self.gallery_unit.T
         if not getattr(self, "_finite", False):  # finite unit vectors give finite scores in [-1, 1]
             for name, x in (("gallery", self.gallery_unit), ("query", self.query_unit)):

@@ -26,10 +26,17 @@ import time
 import numpy as np
 import torch
 
+from . import threads
 from .candidates import BucketCandidates, Candidates, gather_ranges, ranges_within
 
 FULL_SHARE = 0.5  # a query's buckets (with repeats) holding this share of the gallery: scored as exact search
 QUERY_BLOCK = 16384  # queries whose candidates are found and scored together
+DENSE_ROWS = 512  # queries scored against the whole gallery together (their scores: 100 MB at 50,000 items)
+UNION_MEAN = 512  # queries with at most this many candidates (with repeats) on average: scanned query by query
+# (lshbench.search_kernels.top_of_unions); longer lists, bucket by bucket, each bucket's members read once for all
+# its queries (50,000 x 512: 10,000 queries of 65 candidates 0.08 s against 0.13 s bucket by bucket, of 1,197
+# candidates 1.43 s against 0.91 s, at one thread)
+DENSE_COLUMNS = 8192  # items per tile of that product on the CPU (512 x 8,192 scores: 16 MB, merged while cached)
 SMALL_BUCKET = 8  # buckets of at most this many members: scored pair by pair on the CPU (search_kernels)
 ONE_QUERY_FULL_SHARE = 0.25  # one query alone: from this share its product with the whole gallery, masked, costs
 # less than gathering its candidates (the union of overlapping tables' buckets: a sort and a gather)
@@ -40,11 +47,9 @@ def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     lshbench.search_kernels.top_k_rows; elsewhere torch.topk)."""
     if scores.device.type != "cpu" or scores.dtype != torch.float32 or k > scores.shape[1] or k == 0:
         return torch.topk(scores, k, dim=1)
-    import numba
-
     from .search_kernels import top_k_rows
 
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    threads.follow_torch()
     values, ids = top_k_rows(scores.contiguous().numpy(), k)
     return torch.from_numpy(values), torch.from_numpy(ids)
 
@@ -135,7 +140,13 @@ class Searcher:
         if len(dense):
             s, i = self.dense(query_unit, dense, full[dense], hits, k)
             out_scores[dense, :k], out_ids[dense, :k] = s, i
-        if sparse_hits is not None and len(sparse_hits[0]):
+        if sparse_hits is not None and len(sparse_hits[0]) and self.device.type == "cpu" \
+                and query_unit.dtype == torch.float32 \
+                and int(sparse_hits[3].sum()) <= UNION_MEAN * len(torch.unique(sparse_hits[0])):
+            # on the CPU short unions scanned query by query, one thread each, as FAISS scans inverted lists
+            rows, s, i = self.unions(query_unit, *sparse_hits, hits.members)
+            out_scores[rows], out_ids[rows] = s, i
+        elif sparse_hits is not None and len(sparse_hits[0]):
             # the kept entries (every hit's top k, 12 bytes each) within half the budget: queries in chunks
             per_chunk = max(1, self.budget // (2 * 3 * self.k))
             query = sparse_hits[0]
@@ -162,16 +173,21 @@ class Searcher:
         A restricted query's candidates hold at least half the gallery, so its top k almost always lie among the
         gallery's top 2k: those are checked for membership (``bucket_bits``), and only a query with fewer than k
         members there has its whole row masked before its top k (the same top k either way)."""
-        step = max(1, self.budget // (2 * self.n_gallery))  # the scores (4 bytes an entry) within half the budget
+        # the scores (4 bytes an entry) within half the budget, in one buffer written block after block (a fresh
+        # (B, N) block each time costs its page faults: a tenth of the product at 50,000 items)
+        step = max(1, min(DENSE_ROWS, self.budget // (2 * self.n_gallery)))
         wide = min(self.n_gallery, 2 * k)
         out_scores, out_ids = [], []
+        buffer = torch.empty(min(step, len(rows)), self.n_gallery, device=self.device)
         for lo in range(0, len(rows), step):
             part = rows[lo : lo + step]
-            scores = query_unit[part] @ self.gallery_unit.T
             masked = torch.nonzero(~full[lo : lo + step]).squeeze(1)
-            if len(masked) == 0:
-                s, i = top_k(scores, k)
+            if len(masked) == 0 and self.device.type == "cpu" and query_unit.dtype == torch.float32:
+                s, i = self.tiled_top_k(query_unit[part], buffer[: len(part)], k)
+            elif len(masked) == 0:
+                s, i = top_k(self.product(query_unit[part], buffer[: len(part)]), k)
             else:
+                scores = self.product(query_unit[part], buffer[: len(part)])
                 s, i = top_k(scores, wide if len(masked) == len(part) else k)
                 if len(masked) < len(part):  # the unrestricted queries keep their top k; the others look wider
                     s_wide, i_wide = top_k(scores[masked], wide)
@@ -326,14 +342,33 @@ class Searcher:
             top_ids = torch.nn.functional.pad(top_ids, (0, k - kk), value=-1)
         return rows, top, top_ids
 
+    def unions(self, query_unit, query, bucket, begin, length, members):
+        """Each query's hits (query[j] hits members[begin[j] : begin[j] + length[j]]) merged, scored and cut to its
+        top k by one compiled pass per query (lshbench.search_kernels.top_of_unions): (the queries, scores (q, k),
+        ids (q, k)), ordered as ``ordered`` orders them. Buckets that partition the gallery are read in place."""
+        from .search_kernels import top_of_unions
+
+        threads.follow_torch()
+        order = torch.argsort(query, stable=True)
+        query, begin, length = query[order], begin[order], length[order]
+        rows, counts = torch.unique_consecutive(query, return_counts=True)
+        hit_hi = torch.cumsum(counts, 0)
+        hit_lo = hit_hi - counts
+        by_bucket = torch.argsort(begin[hit_lo], stable=True)  # queries sharing a first bucket one after another
+        rows, hit_lo, hit_hi = rows[by_bucket], hit_lo[by_bucket], hit_hi[by_bucket]
+        in_order = self.in_bucket_order(members)
+        vectors = self.gallery_unit if in_order is None else in_order
+        values, ids = top_of_unions(query_unit.contiguous().numpy(), vectors.contiguous().numpy(), rows.numpy(),
+                                    hit_lo.numpy(), hit_hi.numpy(), begin.numpy(), length.numpy(), members.numpy(),
+                                    self.k, in_order is not None)
+        return rows, torch.from_numpy(values), torch.from_numpy(ids)
+
     def pairs(self, query_unit, query, begin, length, members):
         """Hits of small buckets (query[j] hits members[begin[j] : begin[j] + length[j]], length at most
         SMALL_BUCKET) scored pair by pair: (scores (H, W), ids (H, W)), W the longest, padding -inf and N."""
-        import numba
-
         from .search_kernels import score_pairs
 
-        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+        threads.follow_torch()
         owner, ids = gather_ranges(begin, length, members)
         scores = torch.from_numpy(score_pairs(query_unit.contiguous().numpy(), self.gallery_unit.contiguous().numpy(),
                                               query[owner].numpy(), ids.numpy()))
@@ -369,6 +404,16 @@ class Searcher:
                 scores.masked_fill_(~keep, float("-inf"))
             top = torch.topk(scores, min(self.k, n))
             return top.values, top.indices
+        if self.device.type == "cpu" and unit.dtype == torch.float32:  # one compiled pass on this thread alone
+            from .search_kernels import top_of_union
+
+            begins = np.fromiter((b for b, _ in ranges), np.int64, len(ranges))
+            lengths = np.fromiter((length for _, length in ranges), np.int64, len(ranges))
+            vectors = self.gallery_unit if ordered_unit is None else ordered_unit
+            values, ids = top_of_union(unit.numpy(), vectors.numpy(), begins, lengths, members.numpy(),
+                                       min(self.k, total), ordered_unit is not None)
+            found = int(np.count_nonzero(ids >= 0))  # an item in several buckets counts once
+            return torch.from_numpy(values[:found]), torch.from_numpy(ids[:found])
         if ordered_unit is not None:  # buckets that partition the gallery (disjoint), their vectors side by side
             scores = torch.cat([self.matvec(ordered_unit[b : b + length], unit) for b, length in ranges])
             ids = torch.cat([members[b : b + length] for b, length in ranges])
@@ -385,14 +430,43 @@ class Searcher:
         top = torch.topk(scores, min(self.k, len(ids)))
         return top.values, ids[top.indices]
 
+    def tiled_top_k(self, rows: torch.Tensor, buffer: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row's top k over the whole gallery, FAISS's way: the product a tile of DENSE_COLUMNS items at a time
+        (its scores still in the cache) merged into running heaps of k (lshbench.search_kernels.merge_top_k), not the
+        whole row of scores written out and read back. The same top k as ``top_k`` of the whole row."""
+        from .search_kernels import merge_top_k
+
+        threads.follow_torch()
+        values = np.full((len(rows), k), -np.inf, np.float32)
+        ids = np.full((len(rows), k), -1, np.int64)
+        width = min(DENSE_COLUMNS, self.n_gallery)
+        tile = buffer.view(-1)[: len(rows) * width].view(len(rows), width).numpy()
+        left, gallery = rows.numpy(), self.gallery_unit.numpy()
+        for c in range(0, self.n_gallery, width):
+            part = gallery[c : c + width]
+            scores = tile[:, : len(part)]
+            np.matmul(left, part.T, out=scores)
+            merge_top_k(scores, c, values, ids)
+        return torch.from_numpy(values), torch.from_numpy(ids)
+
+    def product(self, rows: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """rows @ gallery_unit.T written into ``out``: on the CPU numpy's (OpenBLAS) product, whose threads
+        ``lshbench.threads`` holds at torch's count (2000 x 50,000 x 512 here: 1.02 s against torch's (MKL) 1.22 s
+        at one thread, 0.47 s against 0.62 s at two)."""
+        if self.device.type != "cpu" or rows.dtype != torch.float32:
+            return torch.mm(rows, self.gallery_unit.T, out=out)
+        threads.follow_torch()
+        np.matmul(rows.numpy(), self.gallery_unit.numpy().T, out=out.numpy())
+        return out
+
     @staticmethod
     def matvec(matrix: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
-        """matrix @ vector: on the CPU at one thread numpy's (OpenBLAS) product, 2x torch's for 50,000 x 512 and 6x
-        for 1,000 x 512 here (for products of matrices torch's is the faster one); with more threads torch's, whose
-        thread pool would otherwise compete with OpenBLAS's for the cores."""
-        if matrix.device.type != "cpu" or matrix.dtype != torch.float32 or vector.dtype != torch.float32 \
-                or torch.get_num_threads() > 1:
+        """matrix @ vector: on the CPU numpy's (OpenBLAS) product at torch's thread count (``lshbench.threads``):
+        200 products of 50,000 x 512 take 0.57 s against torch's 1.27 s at one thread, 0.39 s against 1.26 s at two
+        (torch's matrix-vector product does not use a second thread)."""
+        if matrix.device.type != "cpu" or matrix.dtype != torch.float32 or vector.dtype != torch.float32:
             return matrix @ vector
+        threads.follow_torch()
         return torch.from_numpy(matrix.numpy() @ vector.numpy())
 
     def in_bucket_order(self, members: torch.Tensor) -> torch.Tensor | None:

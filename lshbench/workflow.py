@@ -33,7 +33,9 @@ def run(snakemake, main: Callable) -> None:
     )
     torch = sys.modules.get("torch")  # the scripts that compute import it; tables, plots and checksums do not (a
     if torch is not None and type(torch).__name__ != "_LazyModule":  # lazy module is loaded only when used)
-        torch.set_num_threads(max(1, int(snakemake.threads)))
+        from . import threads
+
+        threads.use(snakemake.threads)  # torch's, numba's and the BLAS/OpenMP libraries' pools alike
     try:
         main(snakemake)
     except USER_ERRORS as error:

@@ -10,6 +10,7 @@ import torch
 
 from lshbench import evaluate as evaluate_module
 from lshbench import kernels
+from lshbench import search as search_module
 from lshbench.evaluate import Evaluator
 from lshbench.methods import ITQ, Exact, HyperplaneLSH, KMeans, MultiProbeLSH
 from lshbench.search import Searcher, search_timings
@@ -32,8 +33,10 @@ def indexes(gallery):
             "multiprobe": MultiProbeLSH(8, 2, probes_radius=1).fit(gallery), "itq": ITQ(8, 2).fit(gallery)}
 
 
+@pytest.mark.parametrize("union_mean", [0, 10**9], ids=["bucket by bucket", "query by query"])
 @pytest.mark.parametrize("memory_mb", [64, 0.05])
-def test_the_search_returns_the_rankings_top(memory_mb):
+def test_the_search_returns_the_rankings_top(memory_mb, union_mean, monkeypatch):
+    monkeypatch.setattr(search_module, "UNION_MEAN", union_mean)  # either path for the restricted queries
     gallery, labels, queries, query_labels = clustered()
     evaluator = Evaluator(gallery, labels, queries, query_labels)
     searcher = Searcher(evaluator.gallery_unit, memory_mb, k=100)
@@ -141,3 +144,24 @@ def test_buckets_holding_most_of_the_gallery_return_their_own_top():
         np.testing.assert_allclose(scores[j, :n].numpy(), expected.values.numpy(), atol=1e-6)
         assert set(ids[j, :n].tolist()) == set(members[expected.indices].tolist())
         assert (ids[j, n:] == -1).all() and torch.isinf(scores[j, n:]).all()
+
+
+def test_every_pool_runs_at_the_jobs_thread_count():
+    """torch's, numba's and every BLAS/OpenMP library's threads (numpy's OpenBLAS among them) follow one count."""
+    import numba
+    from threadpoolctl import threadpool_info
+
+    from lshbench import threads
+
+    previous = torch.get_num_threads()
+    try:
+        for count in (1, 2):
+            threads.use(count)
+            assert torch.get_num_threads() == count and numba.get_num_threads() == min(
+                count, numba.config.NUMBA_NUM_THREADS)
+            assert {pool["num_threads"] for pool in threadpool_info()} == {count}, threadpool_info()
+        torch.set_num_threads(1)  # a later change of torch's count alone: the others follow it
+        threads.follow_torch()
+        assert {pool["num_threads"] for pool in threadpool_info()} == {1}
+    finally:
+        threads.use(previous)

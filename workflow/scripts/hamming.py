@@ -4,9 +4,7 @@ and timings.csv."""
 
 import json
 
-import numba
-
-from lshbench import workflow
+from lshbench import threads, workflow
 from lshbench.device import resolve_device
 from lshbench.hamming_protocol import run_hamming
 from lshbench.io import atomic_path, read_embeddings
@@ -14,7 +12,7 @@ from lshbench.io import atomic_path, read_embeddings
 
 def main(sm):
     w = sm.wildcards
-    numba.set_num_threads(max(1, min(int(sm.threads), numba.config.NUMBA_NUM_THREADS)))
+    threads.use(sm.threads)
     device = resolve_device(sm.config["device"])
     gallery, query = read_embeddings(sm.input.gallery), read_embeddings(sm.input.query)
     trained = {path.split("/")[-2]: path for path in getattr(sm.input, "trained", [])}
