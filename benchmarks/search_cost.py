@@ -1,7 +1,8 @@
 """Search time against candidates scanned, every engine path on one space (prints tables).
 
-    python benchmarks/search_cost.py                                # 50,000 x 10,000, about 10 minutes on 2 cores
+    python benchmarks/search_cost.py                                # 50,000 x 10,000, about 35 minutes on 2 cores
     python benchmarks/search_cost.py --gallery 5000 --queries 1000  # a quick look
+    python benchmarks/search_cost.py --no-evaluation                 # the search alone: minutes
 
 Data: the non-negative 512-d vectors in 100 classes of ``benchmarks/vs_faiss.py`` (CIFAR-10's size by default). Each
 configuration is built once; its search (``lshbench.search``: candidates, cosine re-ranking, top 100, as
@@ -85,6 +86,8 @@ def main():
     parser.add_argument("--latency-queries", type=int, default=200)
     parser.add_argument("--memory-mb", type=int, default=2048, help="the evaluation's block budget (memory_mb)")
     parser.add_argument("--same-work", action="store_true", help="the same-work rows alone")
+    parser.add_argument("--no-evaluation", action="store_true",
+                        help="the search alone in the rows of candidates (minutes, not the evaluations' half hour)")
     args = parser.parse_args()
     gallery, labels, queries, query_labels = synthetic(args.gallery, args.queries)
     print(f"gallery {tuple(gallery.shape)}, queries {tuple(queries.shape)}, median of {args.repeats} runs, "
@@ -119,7 +122,8 @@ def main():
         for threads in args.threads:
             set_threads(threads, None)
             search, p50, evaluation, peak, candidates = timed(evaluator, index, args.repeats, args.latency_queries,
-                                                              evaluate=threads == args.threads[0])
+                                                              evaluate=threads == args.threads[0]
+                                                              and not args.no_evaluation)
             print(f"| {name} | {threads} | {candidates:.0f} | {candidates / len(gallery):.3f} | {search:.3f} | "
                   f"{1e6 * search / len(queries):.1f} | {p50:.3f} | "
                   f"{'-' if evaluation != evaluation else f'{evaluation:.3f}'} | {peak:.0f} |", flush=True)

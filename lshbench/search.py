@@ -37,6 +37,8 @@ UNION_MEAN = 512  # queries with at most this many candidates (with repeats) on 
 # its queries (50,000 x 512: 10,000 queries of 65 candidates 0.08 s against 0.13 s bucket by bucket, of 1,197
 # candidates 1.43 s against 0.91 s, at one thread)
 DENSE_COLUMNS = 8192  # items per tile of that product on the CPU (512 x 8,192 scores: 16 MB, merged while cached)
+TILED_GALLERY = 16384  # with several threads, galleries from this size take the tiles (smaller: torch's product,
+# whose MKL is the faster there: 360 x 1,437 x 512 2.6 ms at 2 threads against 4.9 ms for two one-thread OpenBLAS tiles)
 SMALL_BUCKET = 8  # buckets of at most this many members: scored pair by pair on the CPU (search_kernels)
 ONE_QUERY_FULL_SHARE = 0.25  # one query alone: from this share its product with the whole gallery, masked, costs
 # less than gathering its candidates (the union of overlapping tables' buckets: a sort and a gather)
@@ -182,7 +184,8 @@ class Searcher:
         for lo in range(0, len(rows), step):
             part = rows[lo : lo + step]
             masked = torch.nonzero(~full[lo : lo + step]).squeeze(1)
-            if len(masked) == 0 and self.device.type == "cpu" and query_unit.dtype == torch.float32:
+            if len(masked) == 0 and self.device.type == "cpu" and query_unit.dtype == torch.float32 and (
+                    torch.get_num_threads() == 1 or self.n_gallery >= TILED_GALLERY):
                 s, i = self.tiled_top_k(query_unit[part], buffer[: len(part)], k)
             elif len(masked) == 0:
                 s, i = top_k(self.product(query_unit[part], buffer[: len(part)]), k)
@@ -433,27 +436,49 @@ class Searcher:
     def tiled_top_k(self, rows: torch.Tensor, buffer: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Each row's top k over the whole gallery, FAISS's way: the product a tile of DENSE_COLUMNS items at a time
         (its scores still in the cache) merged into running heaps of k (lshbench.search_kernels.merge_top_k), not the
-        whole row of scores written out and read back. The same top k as ``top_k`` of the whole row."""
+        whole row of scores written out and read back; the same top k as ``top_k`` of the whole row. With several
+        threads the rows are split among them, each running numpy's one-thread product and the merge (both release
+        the GIL), so no thread pool spins between the products (``lshbench.threads``)."""
         from .search_kernels import merge_top_k
 
-        threads.follow_torch()
+        count = threads.follow_torch()
         values = np.full((len(rows), k), -np.inf, np.float32)
         ids = np.full((len(rows), k), -1, np.int64)
         width = min(DENSE_COLUMNS, self.n_gallery)
-        tile = buffer.view(-1)[: len(rows) * width].view(len(rows), width).numpy()
-        left, gallery = rows.numpy(), self.gallery_unit.numpy()
-        for c in range(0, self.n_gallery, width):
-            part = gallery[c : c + width]
-            scores = tile[:, : len(part)]
-            np.matmul(left, part.T, out=scores)
-            merge_top_k(scores, c, values, ids)
+        flat, left, gallery = buffer.view(-1).numpy(), rows.numpy(), self.gallery_unit.numpy()
+        bounds = np.linspace(0, len(rows), min(count, len(rows)) + 1).astype(int)
+
+        def run(part: int) -> None:
+            lo, hi = bounds[part], bounds[part + 1]
+            tile = flat[lo * width : hi * width].reshape(hi - lo, width)
+            for c in range(0, self.n_gallery, width):
+                items = gallery[c : c + width]
+                scores = tile[:, : len(items)]
+                np.matmul(left[lo:hi], items.T, out=scores)
+                merge_top_k(scores, c, values[lo:hi], ids[lo:hi])
+
+        if len(bounds) == 2:
+            run(0)
+        else:
+            list(self.pool(len(bounds) - 1).map(run, range(len(bounds) - 1)))
         return torch.from_numpy(values), torch.from_numpy(ids)
 
+    def pool(self, workers: int):
+        """A pool of ``workers`` threads, kept for the searcher's life."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        current = getattr(self, "_pool", None)
+        if current is None or current._max_workers != workers:
+            if current is not None:
+                current.shutdown()
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="lshbench-search")
+        return self._pool
+
     def product(self, rows: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """rows @ gallery_unit.T written into ``out``: on the CPU numpy's (OpenBLAS) product, whose threads
-        ``lshbench.threads`` holds at torch's count (2000 x 50,000 x 512 here: 1.02 s against torch's (MKL) 1.22 s
-        at one thread, 0.47 s against 0.62 s at two)."""
-        if self.device.type != "cpu" or rows.dtype != torch.float32:
+        """rows @ gallery_unit.T written into ``out``: on the CPU at one thread numpy's (OpenBLAS) product (2,000 x
+        50,000 x 512: 1.02 s against torch's MKL 1.22 s), with more threads torch's (numpy's BLAS is held at one
+        thread, ``lshbench.threads``)."""
+        if self.device.type != "cpu" or rows.dtype != torch.float32 or torch.get_num_threads() > 1:
             return torch.mm(rows, self.gallery_unit.T, out=out)
         threads.follow_torch()
         np.matmul(rows.numpy(), self.gallery_unit.numpy().T, out=out.numpy())
@@ -461,9 +486,9 @@ class Searcher:
 
     @staticmethod
     def matvec(matrix: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
-        """matrix @ vector: on the CPU numpy's (OpenBLAS) product at torch's thread count (``lshbench.threads``):
-        200 products of 50,000 x 512 take 0.57 s against torch's 1.27 s at one thread, 0.39 s against 1.26 s at two
-        (torch's matrix-vector product does not use a second thread)."""
+        """matrix @ vector: on the CPU numpy's (OpenBLAS) product at one thread (``lshbench.threads``): 200
+        products of 50,000 x 512 take 0.57 s against torch's 1.27 s, whose product does not use a second thread
+        either."""
         if matrix.device.type != "cpu" or matrix.dtype != torch.float32 or vector.dtype != torch.float32:
             return matrix @ vector
         threads.follow_torch()

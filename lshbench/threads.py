@@ -1,10 +1,15 @@
 """One thread count for every pool a job computes with: torch's, numba's, and the BLAS and OpenMP libraries loaded
-into the process (numpy's OpenBLAS, FAISS's OpenBLAS and OpenMP), through threadpoolctl.
+into the process (FAISS's OpenBLAS and OpenMP among them), through threadpoolctl; numpy's own BLAS at one thread.
 
 Setting torch's count alone leaves numpy's OpenBLAS at one thread per core, so a "one thread" numpy product ran on
 every core; and numba's OpenMP layer, started at one thread, left FAISS's OpenMP at two (measured here: FAISS's
 exact search at ``omp_set_num_threads(1)`` used 1.99 CPU seconds per second). ``use`` sets them all, numba before
-threadpoolctl so that threadpoolctl's limit is the last word."""
+threadpoolctl so that threadpoolctl's limit is the last word.
+
+numpy's OpenBLAS stays at one thread: lshbench's numpy products are the search's (lshbench.search), which spreads
+them over its own threads (``Searcher.tiled_top_k``). OpenBLAS's worker threads spin for a while after each product,
+and torch's and numba's threads (one OpenMP pool) wait for the cores they hold: measured at 2 threads, exact search
+on the demo's 4,000 items took 4x as long, and one query 8 ms instead of 0.25 ms, with numpy's OpenBLAS at two."""
 
 from __future__ import annotations
 
@@ -24,9 +29,18 @@ def use(threads: int) -> int:
         pass
     else:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    from threadpoolctl import threadpool_limits
+    import os
 
-    threadpool_limits(limits=threads)  # called, not entered: the limits stay until changed
+    import numpy as np
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    controller.limit(limits=threads)  # not entered as a context: the limits stay until changed
+    numpy_dir = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))
+    numpy_blas = [lib.filepath for lib in controller.select(user_api="blas").lib_controllers
+                  if os.path.relpath(lib.filepath, numpy_dir).startswith("numpy")]
+    if numpy_blas:
+        controller.select(filepath=numpy_blas).limit(limits=1)
     _applied = threads
     return threads
 
