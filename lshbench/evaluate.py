@@ -37,8 +37,15 @@ TIMING_COLUMNS = ("build_seconds", "search_seconds", "candidate_seconds", "queri
 BYTES_PER_RANKED_ELEMENT = 48  # scores, sort values and indices, ids, relevance, cumulative counts
 MIN_GEMM = 16  # rows and columns of every similarity product at least this (Evaluator.product)
 FIRST_BLOCK = 256  # queries of the first block: their candidate lists size the next blocks
-MAX_LIST_BLOCK = 1 << 16
-EXACT_SUM_WIDTH = 1 << 14  # lists up to this long: the float64 AP sum is exact in any order (record_flat)  # queries of one block when candidates come as lists
+MAX_LIST_BLOCK = 1 << 16  # queries of one block when candidates come as lists
+EXACT_SUM_WIDTH = 1 << 14  # lists up to this long: the float64 AP sum is exact in any order (record_flat)
+
+
+def padded(x: torch.Tensor) -> torch.Tensor:
+    """Bucket and list sizes rounded up to MIN_GEMM x 1.25^k: groups of like shape share one batched product, and
+    padding costs at most a quarter more work."""
+    x = x.clamp_min(MIN_GEMM).double()
+    return (MIN_GEMM * torch.pow(1.25, torch.ceil(torch.log(x / MIN_GEMM) / math.log(1.25) - 1e-9))).ceil().long()
 
 
 @contextlib.contextmanager
@@ -361,11 +368,7 @@ class Evaluator:
         positions in ``queries``)."""
         device = self.device
 
-        def rounded(x):
-            x = x.clamp_min(MIN_GEMM).double()
-            return (MIN_GEMM * torch.pow(1.25, torch.ceil(torch.log(x / MIN_GEMM) / math.log(1.25) - 1e-9))).ceil().long()
-
-        shape = rounded(sizes) * (1 << 32) + rounded(lengths)
+        shape = padded(sizes) * (1 << 32) + padded(lengths)
         groups = torch.argsort(shape, stable=True)
         shapes, per_shape = torch.unique_consecutive(shape[groups], return_counts=True)
         dim = self.gallery_unit.shape[1]
@@ -399,12 +402,7 @@ class Evaluator:
         begins = candidates.offsets[first_query]
         lengths = candidates.offsets[first_query + 1] - begins
         keep = lengths > 0
-        # bucket shapes: sizes rounded up to MIN_GEMM x 1.25^k, so padding costs at most a quarter more work
-        def rounded(x):
-            x = x.clamp_min(MIN_GEMM).double()
-            return (MIN_GEMM * torch.pow(1.25, torch.ceil(torch.log(x / MIN_GEMM) / math.log(1.25) - 1e-9))).ceil().long()
-
-        shape = rounded(sizes) * (1 << 32) + rounded(lengths)
+        shape = padded(sizes) * (1 << 32) + padded(lengths)
         groups = torch.nonzero(keep).squeeze(1)
         groups = groups[torch.argsort(shape[groups], stable=True)]
         shapes, per_shape = torch.unique_consecutive(shape[groups], return_counts=True)

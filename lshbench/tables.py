@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
@@ -238,6 +239,7 @@ def literature_numbers() -> pd.DataFrame:
 
 
 LITERATURE_METRICS = {"mAP@ALL": "ap_all"}
+OURS_DECIMALS = 4  # our numbers beside the published ones, in percent: to 1e-4 of a point
 
 
 def literature_table(frame: pd.DataFrame, protocols: dict[str, str | None]) -> pd.DataFrame:
@@ -253,11 +255,13 @@ def literature_table(frame: pd.DataFrame, protocols: dict[str, str | None]) -> p
             ours.append(pd.DataFrame({
                 "protocol": protocol, "metric": metric, "method": here["method"], "bits": here["bits"],
                 "our_dataset": dataset, "our_space": here["space"], "seeds": here["seeds"],
-                "ours": here[column] * 100, "ours_tie_aware": here[f"{column}_tie_aware"] * 100}))
+                "ours": (here[column] * 100).round(OURS_DECIMALS),
+                "ours_tie_aware": (here[f"{column}_tie_aware"] * 100).round(OURS_DECIMALS)}))
     columns = ["protocol", "metric", "method", "bits", "our_dataset", "our_space", "seeds", "ours", "ours_tie_aware"]
     ours = pd.concat(ours, ignore_index=True) if ours else pd.DataFrame(columns=columns)
     merged = published.merge(ours, on=["protocol", "metric", "method", "bits"], how="left")
-    merged["published"] = merged["value"] * 100
+    # the transcribed fraction in percent by decimal arithmetic: 0.1588 is written 15.88, not 15.879999999999999
+    merged["published"] = merged["value"].map(lambda v: float(Decimal(repr(float(v))) * 100))
     merged["method"] = merged["method"].map(lambda name: REGISTRY[name].title)
     return merged[["protocol", "dataset", "features", "metric", "method", "published_as", "bits", "published",
                    "our_dataset", "our_space", "seeds", "ours", "ours_tie_aware", "setting", "source"]]
