@@ -6,7 +6,7 @@ Computed from the per-configuration files alone (metrics.csv for what each confi
 the query-level values), so every table here is the same on every run of one config (checksums.sha256).
 
 * Over seeds: each configuration's replicates (one per seed) give the mean, the standard deviation and the Student-t
-  95% interval of the mean (``tables.replicates``).
+  95% interval of the mean (``replicates``).
 * Over queries: the test queries are a sample. Each query's value is first averaged over the seeds, then the queries
   are resampled (paired: the same resampled queries for every configuration of a dataset, ``RESAMPLES`` draws from
   ``np.random.default_rng(BOOTSTRAP_SEED)``) for the percentile interval of the mean.
@@ -18,14 +18,15 @@ the query-level values), so every table here is the same on every run of one con
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .methods import REGISTRY
+from .metrics import AGGREGATES, flagged
 from .split import TEST, VALIDATION
-from .tables import CONFIGURATION_KEYS, METRICS, configuration_of, figure_cells, replicates
 
 RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
@@ -33,12 +34,52 @@ TEST_RESAMPLES = 5000  # sign flips per test: the smallest p-value 1/5001, below
 LEVEL = 0.95
 ALPHA = 0.05
 BUDGETS = (("1%", 0.01), ("10%", 0.10), ("any", None))  # candidates scanned, as a share of the gallery
-CRITERIA = ("recall_at_10", "mAP_all")
-COMPARED = ("average_precision_all", "precision_at_10", "recall_at_10")  # per-query columns of the paired tests
-# metrics.csv column -> the per-query column it is the mean of
-PER_QUERY = {"precision_at_10": "precision_at_10", "precision_at_50": "precision_at_50", "mAP": "average_precision",
-             "mAP_all": "average_precision_all", "recall_at_10": "recall_at_10", "recall_at_50": "recall_at_50",
-             "precision_at_100": "precision_at_100", "ndcg_at_10": "ndcg_at_10"}
+
+
+def read_metrics(paths) -> pd.DataFrame:
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
+
+
+SEED = re.compile(r"(^|_)seed=\d+$")
+CONFIGURATION_KEYS = ["dataset", "space", "method", "configuration"]
+
+
+def configuration_of(params: str) -> str:
+    """A folder name without its replicate's seed: what the replicates of one configuration share
+    ('K=10_probes=1_seed=2' -> 'K=10_probes=1'; exact search's 'all' stays)."""
+    return SEED.sub("", params) or "all"
+
+
+def replicates(metrics: pd.DataFrame, interval_columns=None, level: float = 0.95) -> pd.DataFrame:
+    """One row per configuration (its replicates over seeds together): the first replicate's descriptive columns,
+    the mean over seeds of every metric, and for ``interval_columns`` (default: the metrics flagged ``interval`` in
+    lshbench.metrics) the standard deviation over seeds and the t-interval of the mean (``{column}_std``, ``_low``,
+    ``_high``; NaN with one seed); ``seeds``: how many replicates. With one seed a metric's mean is its value, bit
+    for bit."""
+    from scipy.special import stdtrit  # Student t's quantile (scipy.stats takes seconds to import)
+
+    if metrics.empty:
+        return metrics.assign(configuration=[], seeds=[])
+    columns = list(interval_columns or [a.name for a in flagged("interval")])
+    frame = metrics.assign(configuration=metrics["params"].map(configuration_of))
+    numeric = [c for c in frame.select_dtypes("number").columns if c != "seed"]
+    columns = [c for c in columns if c in numeric]
+    grouped = frame.groupby(CONFIGURATION_KEYS, sort=False)
+    out = frame.drop_duplicates(CONFIGURATION_KEYS).set_index(CONFIGURATION_KEYS)  # the first replicate's row
+    counts = grouped.size().reindex(out.index)
+    # a column the replicates share (a parameter, or a metric equal on every seed) keeps its value bit for bit (the
+    # mean of three 0.4s is not 0.4), the others are averaged
+    same = grouped[numeric].nunique(dropna=False).reindex(out.index) <= 1
+    out[numeric] = out[numeric].where(same, grouped[numeric].mean().reindex(out.index))
+    std = grouped[columns].std(ddof=1).reindex(out.index)
+    quantile = counts.map(lambda n: float(stdtrit(n - 1, (1 + level) / 2)) if n > 1 else np.nan)
+    half = std.mul(quantile / np.sqrt(counts), axis=0)
+    for column in columns:
+        out[f"{column}_std"] = std[column]
+        out[f"{column}_low"] = out[column] - half[column]
+        out[f"{column}_high"] = out[column] + half[column]
+    out["seeds"] = counts
+    return out.reset_index()[[*frame.columns, *(c for c in out.columns if c not in frame.columns)]]
 
 
 def configuration_key(path: str | Path) -> tuple[str, str, str, str]:
@@ -94,7 +135,6 @@ def on_queries(metrics: pd.DataFrame, frames: dict[tuple, pd.DataFrame], splits:
                which: str) -> pd.DataFrame:
     """metrics.csv's rows with every metric (lshbench.metrics' aggregates) recomputed over the queries of the split
     ``which`` of their dataset alone, and ``n_queries`` their number."""
-    from .metrics import AGGREGATES
 
     if metrics.empty:
         return metrics
@@ -160,26 +200,6 @@ def query_intervals(averaged: dict[tuple, pd.DataFrame], keys: list[tuple], colu
     return out
 
 
-def figure_intervals(metrics: pd.DataFrame, per_query: list, method: str) -> pd.DataFrame:
-    """A figure's companion: per cell (block, metric, dataset, parameter value) the mean over seeds, the standard
-    deviation over seeds and the t-interval of the mean, and the bootstrap interval over queries; in percent."""
-    cells = figure_cells(metrics, method)
-    averaged = seed_averaged(per_query)
-    keys = list(dict.fromkeys(zip(cells.dataset, cells.space, [method] * len(cells), cells.configuration)))
-    bounds = {metric: query_intervals(averaged, keys, PER_QUERY[metric]) for metric in METRICS}
-    rows = []
-    for _, cell in cells.iterrows():
-        low, high = bounds[cell.metric].get((cell.dataset, cell.space, method, cell.configuration), (np.nan, np.nan))
-        rows.append({"block": cell.block, "metric": cell.metric, "dataset": cell.dataset,
-                     "parameter": cell.parameter, "value": cell.value, "space": cell.space,
-                     "configuration": cell.configuration, "seeds": cell.seeds, "mean": cell.ours,
-                     "seed_std": cell["std"], "seed_ci_low": cell["low"], "seed_ci_high": cell["high"],
-                     "query_ci_low": round(100 * low, 2), "query_ci_high": round(100 * high, 2)})
-    columns = ["block", "metric", "dataset", "parameter", "value", "space", "configuration", "seeds", "mean",
-               "seed_std", "seed_ci_low", "seed_ci_high", "query_ci_low", "query_ci_high"]
-    return pd.DataFrame(rows, columns=columns)
-
-
 def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Indices of the points no other point dominates (x lower or equal and y higher or equal, one strictly), by x
     ascending: the line ann-benchmarks draws per algorithm."""
@@ -220,6 +240,11 @@ def chosen_and_reported(metrics: pd.DataFrame, per_query) -> tuple[dict, pd.Data
     return frames, replicates(choosing), replicates(test).set_index(CONFIGURATION_KEYS, drop=False), splits
 
 
+def shown_scale(name: str) -> int:
+    """100 for a metric shown in percent (its ``percent`` flag), else 1."""
+    return 100 if AGGREGATES[name].percent else 1
+
+
 def summary(metrics: pd.DataFrame, per_query, datasets: list[str]) -> pd.DataFrame:
     """Per dataset: exact search on each space, then for each method and each budget of the gallery scanned (at
     most 1%, 10%, any) its best configuration by recall@10 and by mAP_all on the validation queries (``chosen_on``),
@@ -228,22 +253,25 @@ def summary(metrics: pd.DataFrame, per_query, datasets: list[str]) -> pd.DataFra
     frames, configs, reported, splits = chosen_and_reported(metrics, per_query)
     averaged = seed_averaged(frames, TEST)
     keys = list(reported.index)
-    bounds = {c: query_intervals(averaged, keys, PER_QUERY[c]) for c in CRITERIA}
+    criteria = [a.name for a in flagged("criterion")]
+    bounds = {c: query_intervals(averaged, keys, AGGREGATES[c].of) for c in criteria}
     rows = []
+
+    shown = [a.name for a in flagged("shown")]
 
     def line(chosen, budget_label, criterion):
         key = tuple(chosen[k] for k in CONFIGURATION_KEYS)
         row = reported.loc[key]
         split = splits[row["dataset"]]
         low, high = bounds[criterion].get(key, (np.nan, np.nan))
+        scale = shown_scale(criterion)
         return {"dataset": row["dataset"], "method": row["method"], "budget": budget_label, "chosen_by": criterion,
                 "chosen_on": "no choice" if budget_label == "all" else queries_label(split, choosing_split(split)),
                 "reported_on": queries_label(split, TEST),
                 "space": row["space"], "configuration": row["configuration"], "seeds": int(row["seeds"]),
-                "value": 100 * row[criterion], "seed_ci_low": 100 * row[f"{criterion}_low"],
-                "seed_ci_high": 100 * row[f"{criterion}_high"], "query_ci_low": 100 * low,
-                "query_ci_high": 100 * high, "recall_at_10": 100 * row["recall_at_10"],
-                "mAP_all": 100 * row["mAP_all"], "precision_at_10": 100 * row["precision_at_10"],
+                "value": scale * row[criterion], "seed_ci_low": scale * row[f"{criterion}_low"],
+                "seed_ci_high": scale * row[f"{criterion}_high"], "query_ci_low": scale * low,
+                "query_ci_high": scale * high, **{name: shown_scale(name) * row[name] for name in shown},
                 "candidates_percent": 100 * row["candidates_fraction"]}
 
     for dataset in datasets if len(configs) else []:
@@ -251,16 +279,16 @@ def summary(metrics: pd.DataFrame, per_query, datasets: list[str]) -> pd.DataFra
         for method in _methods(here):
             own = here[here["method"] == method]
             if REGISTRY[method].baseline:
-                rows += [line(row, "all", criterion) for _, row in own.iterrows() for criterion in CRITERIA]
+                rows += [line(row, "all", criterion) for _, row in own.iterrows() for criterion in criteria]
                 continue
             for label, budget in BUDGETS:
-                for criterion in CRITERIA:
+                for criterion in criteria:
                     chosen = choose(own, budget, criterion)
                     if chosen is not None:
                         rows.append(line(chosen, label, criterion))
     columns = ["dataset", "method", "budget", "chosen_by", "chosen_on", "reported_on", "space", "configuration",
-               "seeds", "value", "seed_ci_low", "seed_ci_high", "query_ci_low", "query_ci_high", "recall_at_10",
-               "mAP_all", "precision_at_10", "candidates_percent"]
+               "seeds", "value", "seed_ci_low", "seed_ci_high", "query_ci_low", "query_ci_high", *shown,
+               "candidates_percent"]
     table = pd.DataFrame(rows, columns=columns)
     for column in columns[9:]:
         table[column] = table[column].astype(float).round(3 if column == "candidates_percent" else 2)
@@ -348,15 +376,16 @@ def significance(metrics: pd.DataFrame, per_query: list, datasets: list[str]) ->
             key_a, key_b = (tuple(r[k] for k in CONFIGURATION_KEYS) for r in (a, b))
             if key_a not in averaged or key_b not in averaged:
                 continue
-            for column in COMPARED:
+            for compared in flagged("compared"):
+                column, scale = compared.of, shown_scale(compared.name)
                 x, y = averaged[key_a][column].to_numpy(float), averaged[key_b][column].to_numpy(float)
                 test = paired_test(x, y, resamples=TEST_RESAMPLES, seed=BOOTSTRAP_SEED)
                 found.append({"dataset": dataset, "measure": column, "a": label(a), "b": label(b),
                               "chosen_on": queries_label(splits[dataset], choosing_split(splits[dataset])),
                               "reported_on": queries_label(splits[dataset], TEST),
-                              "mean_a": 100 * x.mean(), "mean_b": 100 * y.mean(),
-                              "difference": 100 * test["difference"], "ci_low": 100 * test["low"],
-                              "ci_high": 100 * test["high"], "p_value": test["p_value"]})
+                              "mean_a": scale * x.mean(), "mean_b": scale * y.mean(),
+                              "difference": scale * test["difference"], "ci_low": scale * test["low"],
+                              "ci_high": scale * test["high"], "p_value": test["p_value"]})
         if found:
             adjusted = holm(np.array([f["p_value"] for f in found]))
             for f, p in zip(found, adjusted):

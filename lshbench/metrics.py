@@ -67,11 +67,19 @@ class Measure:
 
 @dataclass(frozen=True)
 class Aggregate:
-    """A ``metrics.csv`` column: a function of the per-query values and the gallery size."""
+    """A ``metrics.csv`` column: a function of the per-query values and the gallery size, and how the tables show it
+    (lshbench.evidence and lshbench.tables read these flags; nothing else names a metric)."""
 
     name: str
     definition: str
     compute: Callable[[dict, int], float | int]
+    of: str | None = None  # the per_query.parquet column it is the mean of (query intervals, values on a split)
+    percent: bool = False  # a fraction, shown in percent
+    interval: bool = False  # the tables carry its interval over seeds (``{name}_std``, ``_low``, ``_high``)
+    criterion: int = 0  # the summary chooses each method's best configuration by it (n-th criterion; 0: not)
+    compared: int = 0  # significance compares its per-query column between chosen configurations (n-th; 0: not)
+    shown: int = 0  # a column of the summary beside the chosen value (n-th; 0: not)
+    late: bool = False  # in metrics.csv after latency_queries and index_bytes (added after them: older columns stay)
 
 
 MEASURES: dict[str, Measure] = {}
@@ -91,13 +99,26 @@ def measure(name: str, definition: str, needs: tuple[str, ...], depth: int = 0, 
     return register
 
 
-def aggregate(name: str, definition: str, compute: Callable[[dict, int], float | int]) -> None:
-    AGGREGATES[name] = Aggregate(name, definition, compute)
+def aggregate(name: str, definition: str, compute: Callable[[dict, int], float | int], **flags) -> Aggregate:
+    """Register a metrics.csv column (``flags``: the fields of ``Aggregate`` after ``compute``)."""
+    AGGREGATES[name] = Aggregate(name, definition, compute, **flags)
+    return AGGREGATES[name]
 
 
 def mean_of(column: str) -> Callable[[dict, int], float]:
     """The mean over the queries (nan where the column was not computed: recall without exact neighbours)."""
     return lambda values, n_gallery: float(values[column].mean()) if column in values else float("nan")
+
+
+def mean(column: str, **flags) -> Aggregate:
+    """Register the mean over the queries of a per-query column as the metrics.csv column of that name."""
+    return aggregate(column, f"mean of {column}", mean_of(column), of=column, **flags)
+
+
+def flagged(flag: str) -> list[Aggregate]:
+    """The aggregates with ``flag`` set, in its order (``criterion``, ``compared``, ``shown``) or the registry's."""
+    found = [a for a in AGGREGATES.values() if getattr(a, flag)]
+    return sorted(found, key=lambda a: getattr(a, flag)) if flag in ("criterion", "compared", "shown") else found
 
 
 # --- per-query measures, in per_query.parquet's order -----------------------------------------------------------
@@ -167,20 +188,23 @@ def _ndcg_at_10(x: Inputs) -> torch.Tensor:
 
 
 # --- metrics.csv's columns, in order --------------------------------------------------------------------------------
-for _name in ("precision_at_10", "precision_at_50", "strict_precision_at_10", "strict_precision_at_50"):
-    aggregate(_name, f"mean of {_name}", mean_of(_name))
-aggregate("mAP", "mean of average_precision", mean_of("average_precision"))
-aggregate("mAP_all", "mean of average_precision_all", mean_of("average_precision_all"))
-aggregate("recall_at_10", "mean of recall_at_10", mean_of("recall_at_10"))
-aggregate("recall_at_50", "mean of recall_at_50", mean_of("recall_at_50"))
+mean("precision_at_10", percent=True, interval=True, compared=2, shown=3)
+mean("precision_at_50", percent=True, interval=True)
+mean("strict_precision_at_10", percent=True, interval=True)
+mean("strict_precision_at_50", percent=True, interval=True)
+aggregate("mAP", "mean of average_precision", mean_of("average_precision"), of="average_precision", percent=True,
+          interval=True)
+aggregate("mAP_all", "mean of average_precision_all", mean_of("average_precision_all"), of="average_precision_all",
+          percent=True, interval=True, criterion=2, compared=1, shown=2)
+mean("recall_at_10", percent=True, interval=True, criterion=1, compared=3, shown=1)
+mean("recall_at_50", percent=True, interval=True)
 aggregate("mean_candidates", "mean of n_candidates", mean_of("n_candidates"))
 aggregate("candidates_fraction", "mean of n_candidates / gallery size",
-          lambda values, n_gallery: float(values["n_candidates"].mean()) / n_gallery)
+          lambda values, n_gallery: float(values["n_candidates"].mean()) / n_gallery, interval=True)
 aggregate("queries_without_candidates", "queries with no candidate",
           lambda values, n_gallery: int((values["n_candidates"] == 0).sum()))
-LATE_AGGREGATES = ("precision_at_100", "ndcg_at_10")  # after the columns metrics.csv had before (latency_queries,
-for _name in LATE_AGGREGATES:  # index_bytes), so older columns keep their places
-    aggregate(_name, f"mean of {_name}", mean_of(_name))
+mean("precision_at_100", late=True)
+mean("ndcg_at_10", late=True)
 
 
 def _tensor(array) -> torch.Tensor:
@@ -228,8 +252,8 @@ def metrics_row(ranking: Ranking, values: dict[str, np.ndarray]) -> dict:
     """A configuration's metrics.csv row: its description (from the ranking's metadata), then the metrics."""
     meta = ranking.metadata
     means = summary(values, meta["n_gallery"])
-    early = {k: v for k, v in means.items() if k not in LATE_AGGREGATES}
-    late = {k: v for k, v in means.items() if k in LATE_AGGREGATES}
+    early = {k: v for k, v in means.items() if not AGGREGATES[k].late}
+    late = {k: v for k, v in means.items() if AGGREGATES[k].late}
     return {**meta["row"], "n_queries": len(ranking), "n_gallery": meta["n_gallery"], **early,
             "latency_queries": meta["latency_queries"], "index_bytes": meta["index_bytes"], **late}
 

@@ -15,7 +15,8 @@ import numpy as np  # noqa: E402
 
 from .methods import REGISTRY  # noqa: E402
 from .evidence import pareto_front  # noqa: E402
-from .tables import METRICS, replicates  # noqa: E402
+from .evidence import replicates  # noqa: E402
+from .tables import METRICS  # noqa: E402
 
 
 def _error(group: pd.DataFrame, column: str, scale: float = 100):

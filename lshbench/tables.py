@@ -16,57 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .evidence import (CONFIGURATION_KEYS, configuration_of, query_intervals, read_metrics, replicates,
+                       seed_averaged)
 from .methods import REGISTRY
+from .metrics import AGGREGATES
 
 METRICS = {"precision_at_10": "Mean Precision @10", "precision_at_50": "Mean Precision @50",
            "mAP": "Mean Average Precision"}
 CELL_COLUMNS = ["figure", "block", "dataset", "parameter", "value", "metric"]
-
-
-def read_metrics(paths) -> pd.DataFrame:
-    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
-
-
-SEED = re.compile(r"(^|_)seed=\d+$")
-CONFIGURATION_KEYS = ["dataset", "space", "method", "configuration"]
-
-
-def configuration_of(params: str) -> str:
-    """A folder name without its replicate's seed: what the replicates of one configuration share
-    ('K=10_probes=1_seed=2' -> 'K=10_probes=1'; exact search's 'all' stays)."""
-    return SEED.sub("", params) or "all"
-
-
-def replicates(metrics: pd.DataFrame, interval_columns=None, level: float = 0.95) -> pd.DataFrame:
-    """One row per configuration (its replicates over seeds together): the first replicate's descriptive columns,
-    the mean over seeds of every metric, and for ``interval_columns`` (default: the figures' and the summary's
-    metrics) the standard deviation over seeds and the t-interval of the mean (``{column}_std``, ``_low``,
-    ``_high``; NaN with one seed); ``seeds``: how many replicates. With one seed a metric's mean is its value, bit
-    for bit."""
-    from scipy.special import stdtrit  # Student t's quantile (scipy.stats takes seconds to import)
-
-    if metrics.empty:
-        return metrics.assign(configuration=[], seeds=[])
-    columns = list(interval_columns or dict.fromkeys([*METRICS, *SUMMARY_PERCENT, "candidates_fraction"]))
-    frame = metrics.assign(configuration=metrics["params"].map(configuration_of))
-    numeric = [c for c in frame.select_dtypes("number").columns if c != "seed"]
-    columns = [c for c in columns if c in numeric]
-    grouped = frame.groupby(CONFIGURATION_KEYS, sort=False)
-    out = frame.drop_duplicates(CONFIGURATION_KEYS).set_index(CONFIGURATION_KEYS)  # the first replicate's row
-    counts = grouped.size().reindex(out.index)
-    # a column the replicates share (a parameter, or a metric equal on every seed) keeps its value bit for bit (the
-    # mean of three 0.4s is not 0.4), the others are averaged
-    same = grouped[numeric].nunique(dropna=False).reindex(out.index) <= 1
-    out[numeric] = out[numeric].where(same, grouped[numeric].mean().reindex(out.index))
-    std = grouped[columns].std(ddof=1).reindex(out.index)
-    quantile = counts.map(lambda n: float(stdtrit(n - 1, (1 + level) / 2)) if n > 1 else np.nan)
-    half = std.mul(quantile / np.sqrt(counts), axis=0)
-    for column in columns:
-        out[f"{column}_std"] = std[column]
-        out[f"{column}_low"] = out[column] - half[column]
-        out[f"{column}_high"] = out[column] + half[column]
-    out["seeds"] = counts
-    return out.reset_index()[[*frame.columns, *(c for c in out.columns if c not in frame.columns)]]
 
 
 def data_table(name: str) -> pd.DataFrame:
@@ -161,10 +118,6 @@ def vs_report(cells: pd.DataFrame) -> pd.DataFrame:
     merged["within_ci"] = inside.where(known).map({True: "yes", False: "no"})
     merged = merged.rename(columns={"low": "ci_low", "high": "ci_high"})
     return merged[[*CELL_COLUMNS, "report", "ours", "delta", "ci_low", "ci_high", "within_ci"]]
-
-
-SUMMARY_PERCENT = ["precision_at_10", "precision_at_50", "strict_precision_at_10", "strict_precision_at_50", "mAP",
-                   "mAP_all", "recall_at_10", "recall_at_50"]
 
 
 def history_table(paths: list[str | Path], trainings: list[tuple[str, str, str]]) -> pd.DataFrame:
@@ -267,29 +220,21 @@ def literature_table(frame: pd.DataFrame, protocols: dict[str, str | None]) -> p
                    "our_dataset", "our_space", "seeds", "ours", "ours_tie_aware", "setting", "source"]]
 
 
-def make_table(kind: str, method: str, datasets: list[str], metrics: list, histories: list,
-               trainings: list, per_query: list = (), protocols: dict | None = None) -> pd.DataFrame:
-    """One table of the `table` rule (rules/common.smk's TABLES), from the files it is made of: a method's figure
-    (means over seeds) and its intervals, a training history, the comparison with the report, the summary at fixed
-    budgets, the Pareto-optimal configurations or the significance tests (lshbench/evidence.py). ``verify`` makes it
-    again to check the file."""
-    from . import evidence
-
-    if kind == "training":
-        return history_table(list(histories), [tuple(t) for t in trainings])
-    if kind == "hashing":
-        return hashing_table(hamming_metrics(list(metrics)), datasets)
-    if kind == "literature":
-        return literature_table(hamming_metrics(list(metrics)), protocols or {})
-    frame = read_metrics(list(metrics))
-    if kind == "figure":
-        return wide(figure_cells(frame, method), datasets)
-    if kind == "figure_ci":
-        return evidence.figure_intervals(frame, list(per_query), method)
-    if kind == "vs_report":
-        return vs_report(pd.concat([figure_cells(frame, m) for m in table_methods()], ignore_index=True))
-    if kind == "pareto":
-        return evidence.pareto(frame, list(per_query), datasets)
-    if kind == "significance":
-        return evidence.significance(frame, list(per_query), datasets)
-    return evidence.summary(frame, list(per_query), datasets)
+def figure_intervals(metrics: pd.DataFrame, per_query: list, method: str) -> pd.DataFrame:
+    """A figure's companion: per cell (block, metric, dataset, parameter value) the mean over seeds, the standard
+    deviation over seeds and the t-interval of the mean, and the bootstrap interval over queries; in percent."""
+    cells = figure_cells(metrics, method)
+    averaged = seed_averaged(per_query)
+    keys = list(dict.fromkeys(zip(cells.dataset, cells.space, [method] * len(cells), cells.configuration)))
+    bounds = {metric: query_intervals(averaged, keys, AGGREGATES[metric].of) for metric in METRICS}
+    rows = []
+    for _, cell in cells.iterrows():
+        low, high = bounds[cell.metric].get((cell.dataset, cell.space, method, cell.configuration), (np.nan, np.nan))
+        rows.append({"block": cell.block, "metric": cell.metric, "dataset": cell.dataset,
+                     "parameter": cell.parameter, "value": cell.value, "space": cell.space,
+                     "configuration": cell.configuration, "seeds": cell.seeds, "mean": cell.ours,
+                     "seed_std": cell["std"], "seed_ci_low": cell["low"], "seed_ci_high": cell["high"],
+                     "query_ci_low": round(100 * low, 2), "query_ci_high": round(100 * high, 2)})
+    columns = ["block", "metric", "dataset", "parameter", "value", "space", "configuration", "seeds", "mean",
+               "seed_std", "seed_ci_low", "seed_ci_high", "query_ci_low", "query_ci_high"]
+    return pd.DataFrame(rows, columns=columns)

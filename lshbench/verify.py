@@ -202,7 +202,8 @@ def check_concatenation(path: Path, parts: list[Path]) -> list[str]:
 
 def check_table(csv: Path, spec: dict, root: Path) -> list[str]:
     """A table's CSV and Markdown against the table made again from its metrics / history files."""
-    from .tables import make_table, to_markdown
+    from .report import make_table
+    from .tables import to_markdown
 
     md = csv.with_suffix(".md")
     frame, problems = read_csv(csv)

@@ -7,7 +7,8 @@ import pytest
 
 from lshbench.evidence import pareto, pareto_front, significance, summary
 from lshbench.split import TEST, VALIDATION, query_split
-from lshbench.tables import figure_cells, replicates, vs_report
+from lshbench.evidence import replicates
+from lshbench.tables import figure_cells, vs_report
 
 N_QUERIES = 500
 N_GALLERY = 1000
@@ -228,3 +229,32 @@ def test_the_split_is_stratified_seeded_and_independent_of_the_order():
     assert (query_split(ids, labels, 0.0) == TEST).all()
     with pytest.raises(ValueError, match="validation_fraction"):
         query_split(ids, labels, 1.0)
+
+
+def test_a_metric_registered_in_one_place_reaches_every_table(tmp_path):
+    """A new measure and its aggregate, registered here alone (no other file changed), appear in metrics.csv's
+    columns, the intervals over seeds, the summary (flagged a criterion) and significance (flagged compared)."""
+    from lshbench import metrics
+
+    @metrics.measure("hits_at_5", "relevant among the top 5, over 5", ("ids",), depth=5)
+    def _hits_at_5(x):
+        return x.relevant[:, :5].sum(1) / 5
+
+    try:
+        metrics.mean("hits_at_5", percent=True, interval=True, criterion=3, compared=4, shown=4)
+        values = {name: np.full(4, 0.5) for name in ("precision_at_10", "hits_at_5", "n_candidates")}
+        assert metrics.summary(values, N_GALLERY)["hits_at_5"] == 0.5  # a metrics.csv column
+        frame, paths = two_methods(tmp_path, 0.05)
+        base = {p: pd.read_parquet(p) for p in paths}
+        for path, table in base.items():  # the per-query column beside the others, its mean in metrics.csv
+            table.assign(hits_at_5=table["precision_at_10"]).to_parquet(path, index=False)
+        frame["hits_at_5"] = [base[p]["precision_at_10"].mean() for p in paths]
+        assert {"hits_at_5_low", "hits_at_5_high"} <= set(replicates(frame).columns)
+        table = summary(frame, paths, ["d"])
+        assert "hits_at_5" in table.columns and (table.chosen_by == "hits_at_5").any()
+        chosen = table[(table.chosen_by == "hits_at_5") & (table.budget == "any") & (table.method == "kmeans")]
+        assert chosen.value.iloc[0] == chosen.hits_at_5.iloc[0] and chosen.seed_ci_low.notna().all()
+        assert (significance(frame, paths, ["d"]).measure == "hits_at_5").sum() == 3  # 1 pair + 2 against exact
+    finally:
+        metrics.AGGREGATES.pop("hits_at_5", None)
+        metrics.MEASURES.pop("hits_at_5", None)

@@ -88,7 +88,7 @@ def test_deterministic_methods_run_through_the_workflow_path_beside_a_seeded_one
     from lshbench.metrics import write_metrics
     from lshbench.split import query_split
     from lshbench.ranking import read_ranking
-    from lshbench.tables import make_table
+    from lshbench.report import make_table
 
     monkeypatch.chdir(tmp_path)
     gallery, query, exact = write_clustered_space(tmp_path)

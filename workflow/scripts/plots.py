@@ -7,7 +7,8 @@ from pathlib import Path
 from lshbench import workflow
 from lshbench.io import atomic_path
 from lshbench.plots import hamming_pr_plot, history_plot, method_plot, qps_plot, tradeoff_plot
-from lshbench.tables import history_table, read_metrics
+from lshbench.evidence import read_metrics
+from lshbench.tables import history_table
 
 
 def main(sm):

@@ -6,7 +6,8 @@ import json
 
 from lshbench import workflow
 from lshbench.io import atomic_path
-from lshbench.tables import make_table, to_markdown
+from lshbench.report import make_table
+from lshbench.tables import to_markdown
 
 
 def main(sm):
