@@ -467,12 +467,12 @@ class Searcher:
         """A pool of ``workers`` threads, kept for the searcher's life."""
         from concurrent.futures import ThreadPoolExecutor
 
-        current = getattr(self, "_pool", None)
-        if current is None or current._max_workers != workers:
+        size, current = getattr(self, "_pool", (0, None))
+        if size != workers:
             if current is not None:
                 current.shutdown()
-            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="lshbench-search")
-        return self._pool
+            self._pool = (workers, ThreadPoolExecutor(workers, thread_name_prefix="lshbench-search"))
+        return self._pool[1]
 
     def product(self, rows: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """rows @ gallery_unit.T written into ``out``: on the CPU at one thread numpy's (OpenBLAS) product (2,000 x

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .evidence import (CONFIGURATION_KEYS, configuration_of, query_intervals, read_metrics, replicates,
-                       seed_averaged)
+from .evidence import query_intervals, replicates, seed_averaged
 from .methods import REGISTRY
 from .metrics import AGGREGATES
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lshbench.tables import (figure_cells, history_table, read_metrics, table_methods, to_markdown, vs_report,
-                             wide)
+from lshbench.evidence import read_metrics
+from lshbench.tables import figure_cells, history_table, table_methods, to_markdown, vs_report, wide
 
 DATA = Path(__file__).parent / "data" / "demo_tables"
 DATASETS = ["mnist5k", "digits"]
