@@ -23,6 +23,6 @@ include: "rules/report.smk"
 rule all:
     default_target: True
     input:
-        embedding_targets(),
-        report_targets(),
-        "results/checksums.sha256",
+        targets.embedding_targets(config),
+        targets.report_targets(config),
+        layout.CHECKSUMS,

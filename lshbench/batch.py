@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,9 @@ import torch
 
 from .code import method_code
 from .evaluate import TIMING_COLUMNS, Evaluator
+from . import layout
 from .io import atomic_path
+from .layout import Key
 from .ranking import Ranking, write_ranking
 from .methods import method as registered
 from .methods.registry import format_value
@@ -53,48 +54,25 @@ def provenance_key(facts: dict) -> str:
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-@dataclass
-class Configuration:
-    dataset: str
-    space: str
-    method: str
-    params: str  # the folder name
-
-    @property
-    def index_folder(self) -> Path:
-        """One per build: the folder name without the method's query parameters."""
-        build = registered(self.method).build_folder(self.params)
-        return Path("results", self.dataset, "index", self.space, self.method, build)
-
-    @property
-    def metrics_folder(self) -> Path:
-        return Path("results", self.dataset, "metrics", self.space, self.method, self.params)
-
-    @property
-    def last_run(self) -> Path:
-        """The record of the method job's last completed run: {folder name: key} of its configurations."""
-        return Path("results", self.dataset, "metrics", self.space, self.method, "last_run.json")
-
-
-def read_last_run(path: Path) -> dict | None:
+def read_last_run(path: str | Path) -> dict | None:
     try:
-        return json.loads(path.read_text())["keys"]
+        return json.loads(Path(path).read_text())["keys"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def is_current(config: Configuration, key: str) -> bool:
+def is_current(config: Key, key: str) -> bool:
     """Every output of the configuration exists and was computed from the same facts."""
-    folder = config.metrics_folder
+    folder = Path(layout.configuration_folder(config))
     try:
         recorded = json.loads((folder / "provenance.json").read_text())["key"]
     except (OSError, ValueError, KeyError):
         return False
-    files = [folder / name for name in OUTPUTS] + [config.index_folder / "index.json"]
+    files = [folder / name for name in OUTPUTS] + [Path(layout.index_folder(config), "index.json")]
     return recorded == key and all(f.is_file() for f in files)
 
 
-def run_batch(configurations: list[Configuration], *, gallery, query, exact_scores: np.ndarray, inputs: dict,
+def run_batch(configurations: list[Key], *, gallery, query, exact_scores: np.ndarray, inputs: dict,
               settings: dict, seed: int, device: torch.device, memory_mb: int, latency_queries: int,
               keep_top: int = 100, trained: dict[str, str] | None = None, progress: bool = True,
               code: str | None = None, rebuild_when_unchanged: bool = False) -> list[dict]:
@@ -114,40 +92,39 @@ def run_batch(configurations: list[Configuration], *, gallery, query, exact_scor
         entry = registered(config.method)
         used = dict(inputs)
         if entry.training is not None:
-            used["trained"] = trained[entry.training_folder(config.params)]
-        facts = {"method": config.method, "params": config.params, "settings": settings, "seed": seed,
+            used["trained"] = trained[config.training]
+        facts = {"method": config.method, "params": config.folder, "settings": settings, "seed": seed,
                  "latency_queries": latency_queries, "keep_top": keep_top, "code": code or method_code(entry.module),
                  "inputs": {k: fingerprint(v) for k, v in sorted(used.items())}}
         planned.append((config, entry, used, facts, provenance_key(facts)))
-    keys = {config.params: key for config, *_, key in planned}
-    current = {config.params: is_current(config, key) for config, *_, key in planned}
+    keys = {config.folder: key for config, *_, key in planned}
+    current = {config.folder: is_current(config, key) for config, *_, key in planned}
     forced = (rebuild_when_unchanged and bool(planned) and all(current.values())
-              and read_last_run(planned[0][0].last_run) == keys)
+              and read_last_run(layout.last_run(*planned[0][0].job)) == keys)
     if forced:
         log.info("every configuration is current and as in the last completed run, yet the job runs: it was forced "
                  "(--forcerun/--forceall, or its manifest deleted); rebuilding all %d", len(planned))
-    builds: dict[Path, list] = {}
+    builds: dict[str, list] = {}
     for item in planned:
-        builds.setdefault(item[0].index_folder, []).append(item)
+        builds.setdefault(item[0].build, []).append(item)
     for folder, group in builds.items():
         todo = []
         for config, entry, used, facts, key in group:
-            if not forced and current[config.params]:
-                rows[config.params] = {"params": config.params, "key": key, "status": "kept"}
-                log.info("%s %s: current, kept", config.method, config.params)
+            if not forced and current[config.folder]:
+                rows[config.folder] = {"params": config.folder, "key": key, "status": "kept"}
+                log.info("%s %s: current, kept", config.method, config.folder)
             else:
                 todo.append((config, entry, used, facts, key))
         if not todo:
             continue
         config, entry, used, _, _ = todo[0]
-        params = entry.parse(config.params)
         for other, *_ in todo:
-            (other.metrics_folder / "provenance.json").unlink(missing_ok=True)
+            Path(layout.configuration_file(other, "provenance.json")).unlink(missing_ok=True)
         arrays = None
         if entry.training is not None:
             arrays = {k: torch.from_numpy(v) for k, v in np.load(used["trained"]).items()}
-        replicate = params.pop("seed", seed)  # a seeded method's replicate (its folder name's seed=N)
-        index = entry.index_class().build(params, seed=replicate, device=device, trained=arrays, **settings)
+        replicate = seed if config.seed is None else config.seed  # a seeded method's replicate
+        index = entry.index_class().build(config.parameters, seed=replicate, device=device, trained=arrays, **settings)
         seconds = fit(index, gallery, device)
         size = sum(int(a.numel() * a.element_size()) for a in index.arrays().values())  # the saved arrays' bytes
         save_index(index, config, seconds, size, device, entry.query)
@@ -156,28 +133,29 @@ def run_batch(configurations: list[Configuration], *, gallery, query, exact_scor
                                   torch.from_numpy(query.vectors), torch.from_numpy(query.labels),
                                   torch.from_numpy(exact_scores), device=device, memory_mb=memory_mb)
         for config, entry, used, facts, key in todo:
-            params = entry.parse(config.params)
+            params = config.settings
             index.set_query(**{k: params[k] for k in entry.query})
             own = index.params()
             differ = {k: (v, own.get(k)) for k, v in params.items() if format_value(own.get(k)) != format_value(v)}
             if differ:
                 raise RuntimeError(f"{config.method}: the index's params() differ from its folder name "
-                                   f"{config.params} (folder, index): {differ}")
+                                   f"{config.folder} (folder, index): {differ}")
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             ranking, timings = evaluator.rankings(index, keep_top=keep_top, latency_queries=latency_queries,
                                                   progress=progress)
             write_ranking_files(config, index, ranking, timings, gallery, query, seconds, size)
-            (config.metrics_folder / "provenance.json").write_text(json.dumps({"key": key, **facts}, indent=2))
-            rows[config.params] = {"params": config.params, "key": key, "status": "built"}
-            log.info("%s %s: built in %.2f s, evaluated in %.2f s", config.method, config.params, seconds,
+            Path(layout.configuration_file(config, "provenance.json")).write_text(
+                json.dumps({"key": key, **facts}, indent=2))
+            rows[config.folder] = {"params": config.folder, "key": key, "status": "built"}
+            log.info("%s %s: built in %.2f s, evaluated in %.2f s", config.method, config.folder, seconds,
                      timings["evaluate_seconds"])
         del index
         gc.collect()
     if planned:
-        with atomic_path(planned[0][0].last_run) as tmp:
+        with atomic_path(layout.last_run(*planned[0][0].job)) as tmp:
             tmp.write_text(json.dumps({"keys": keys}, indent=2))
-    return [rows[config.params] for config, *_ in planned]
+    return [rows[config.folder] for config, *_ in planned]
 
 
 def fit(index, gallery, device: torch.device) -> float:
@@ -194,9 +172,9 @@ def fit(index, gallery, device: torch.device) -> float:
     return seconds
 
 
-def save_index(index, config: Configuration, seconds: float, index_bytes: int, device: torch.device,
+def save_index(index, config: Key, seconds: float, index_bytes: int, device: torch.device,
                query: tuple[str, ...] = ()) -> None:
-    folder = config.index_folder
+    folder = Path(layout.index_folder(config))
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.npy"):
         stale.unlink()
@@ -204,20 +182,20 @@ def save_index(index, config: Configuration, seconds: float, index_bytes: int, d
                               "index_bytes": index_bytes, "device": str(device)}, query=query)
 
 
-def write_ranking_files(config: Configuration, index, ranking: Ranking, timings: dict, gallery, query,
+def write_ranking_files(config: Key, index, ranking: Ranking, timings: dict, gallery, query,
                         build_seconds: float, index_bytes: int) -> None:
     """ranking.parquet (what each query retrieved, with what metrics.csv says of the configuration besides its
     metrics: the index's own params()) and timings.csv (what the machine measured), each written atomically."""
-    folder = config.metrics_folder
+    folder = Path(layout.configuration_folder(config))
     folder.mkdir(parents=True, exist_ok=True)
     ranking.query_ids = query.ids
     ranking.metadata = {
         "row": {"dataset": config.dataset, "space": config.space, "dim": gallery.dim, "method": config.method,
-                "params": config.params, **index.params()},
+                "params": config.folder, **index.params()},
         "n_gallery": len(gallery), "latency_queries": timings["latency_queries"], "index_bytes": index_bytes,
     }
     write_ranking(folder / "ranking.parquet", ranking)
-    keys = {"dataset": config.dataset, "space": config.space, "method": config.method, "params": config.params}
+    keys = {"dataset": config.dataset, "space": config.space, "method": config.method, "params": config.folder}
     measured = {**timings, "build_seconds": build_seconds}
     row = {**keys, "n_queries": len(ranking), **{c: measured[c] for c in TIMING_COLUMNS}}
     with atomic_path(folder / "timings.csv") as tmp:

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from .errors import ConfigError  # noqa: F401 (raised here, imported from here too)
+from .layout import Key
 from .methods import REGISTRY
 from .sources import REGISTRY as SOURCES
 from .sources import SYNTHETIC
@@ -156,22 +157,24 @@ def spaces(config: dict) -> list[str]:
     return list(dict.fromkeys(model_spaces(config) + imported))
 
 
+def data_settings(config: dict, dataset: dict) -> dict:
+    """A dataset's data settings with the global seed: what its download, embedding and pictures depend on. Its method
+    grids and Hamming settings are left out: changing them must not re-download or re-embed."""
+    return {**{k: v for k, v in dataset.items() if k not in ("grids", "hamming")}, "seed": config["seed"]}
+
+
 def build_settings(config: dict, dataset: dict, name: str) -> dict:
     """The settings a method's builds on one dataset take beyond their folder parameters (k-means' algorithm, ...)."""
     entry = REGISTRY[name]
     return entry.build_settings(config["methods"][name], (dataset.get("grids") or {}).get(name) or {})
 
 
-def training_folder(name: str, params: str) -> str:
-    """A configuration's folder name restricted to its method's training keys: the training it uses."""
-    return REGISTRY[name].training_folder(params)
-
-
-def plan(config: dict) -> list[tuple[str, str, str, str]]:
-    """Every (dataset, space, method, params) configuration to build and evaluate, in a stable order: per dataset,
-    each method's grid on each of its spaces (registry order), then exact search on every space they use."""
+def plan(config: dict) -> list[Key]:
+    """Every configuration to build and evaluate, in a stable order: per dataset, each method's grid on each of its
+    spaces (registry order, each configuration's replicates side by side), then exact search on every space they
+    use."""
     methods = config["methods"]
-    rows = []
+    keys = []
     for dataset in config["datasets"]:
         grids = dataset.get("grids") or {}
         here = dataset_spaces(config, dataset)
@@ -181,19 +184,19 @@ def plan(config: dict) -> list[tuple[str, str, str, str]]:
                 continue
             spaces_here = [s for s in methods[name].get("spaces", []) if s in here]
             configurations = entry.plan(grids[name], methods[name], config["seeds"])
-            rows += [(dataset["name"], space, name, entry.folder(p)) for space in spaces_here for p in configurations]
+            keys += [Key.of(dataset["name"], space, name, p) for space in spaces_here for p in configurations]
             used += spaces_here
         for name, entry in REGISTRY.items():
             if entry.baseline and methods[name]["enabled"]:
-                rows += [(dataset["name"], space, name, "all") for space in dict.fromkeys(used)]
-    return rows
+                keys += [Key(dataset["name"], space, name) for space in dict.fromkeys(used)]
+    return keys
 
 
-def hamming_plan(config: dict) -> list[tuple[str, str, str, int, str]]:
-    """Every (dataset, space, method, bits, folder) of the Hamming-ranking protocol, in a stable order: per dataset
-    with ``hamming.bits``, each method that makes codes (its registry entry's ``hamming``) on each of its spaces there,
-    one build per code length B and replicate (seeded methods: each of the config's seeds; deterministic ones once).
-    ``folder``: the build's folder parameters, as a bucket configuration's (its training folder follows from it)."""
+def hamming_plan(config: dict) -> list[tuple[int, Key]]:
+    """Every (bits, key) build of the Hamming-ranking protocol, in a stable order: per dataset with ``hamming.bits``,
+    each method that makes codes (its registry entry's ``hamming``) on each of its spaces there, one build per code
+    length B and replicate (seeded methods: each of the config's seeds; deterministic ones once). ``key``: the build's
+    folder parameters, as a bucket configuration's (its training folder follows from it)."""
     rows = []
     for dataset in config["datasets"]:
         bits = (dataset.get("hamming") or {}).get("bits") or []
@@ -206,8 +209,37 @@ def hamming_plan(config: dict) -> list[tuple[str, str, str, int, str]]:
                 for b in bits:
                     params = entry.hamming(b, settings)
                     replicates = [{**params, "seed": seed} for seed in config["seeds"]] if entry.seeded else [params]
-                    rows += [(dataset["name"], space, name, b, entry.folder(p)) for p in replicates]
+                    rows += [(b, Key.of(dataset["name"], space, name, p)) for p in replicates]
     return rows
+
+
+def job_keys(config: dict, dataset: str, space: str, method: str, folders: list[str] | None = None) -> list[Key]:
+    """The keys of one method job's configurations, in plan order: looked up by the job's wildcards (and, given, the
+    folder names it was passed, which must be its configurations: a job never guesses a key from a name)."""
+    keys = [k for k in plan(config) if k.job == (dataset, space, method)]
+    if folders is not None and [k.folder for k in keys] != list(folders):
+        raise ValueError(f"{dataset}/{space}/{method}: configurations {list(folders)} are not the plan's "
+                         f"{[k.folder for k in keys]} (the config changed while the job waited: run again)")
+    return keys
+
+
+def hamming_builds(config: dict, dataset: str, space: str, method: str, builds: list | None = None
+                   ) -> list[tuple[int, Key]]:
+    """The (bits, key) builds of one Hamming job, in plan order (given ``builds``, the [bits, folder] pairs it was
+    passed, which must be them)."""
+    found = [(b, k) for b, k in hamming_plan(config) if k.job == (dataset, space, method)]
+    if builds is not None and [[b, k.folder] for b, k in found] != [list(b) for b in builds]:
+        raise ValueError(f"{dataset}/{space}/{method}: Hamming builds {builds} are not the plan's "
+                         f"{[[b, k.folder] for b, k in found]} (the config changed while the job waited: run again)")
+    return found
+
+
+def training_key(config: dict, dataset: str, space: str, method: str, training: str) -> Key:
+    """A key of the plan or the Hamming protocol whose training folder is ``training``: what that training is."""
+    for key in [*plan(config), *(k for _, k in hamming_plan(config))]:
+        if key.job == (dataset, space, method) and key.training == training:
+            return key
+    raise ValueError(f"{dataset}/{space}/{method}: no configuration of the config trains in folder '{training}'")
 
 
 def literature_protocols() -> list[str]:

@@ -18,12 +18,13 @@ the query-level values), so every table here is the same on every run of one con
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from . import layout
+from .layout import Key
 from .methods import REGISTRY
 from .metrics import AGGREGATES, flagged
 from .split import TEST, VALIDATION
@@ -36,18 +37,17 @@ ALPHA = 0.05
 BUDGETS = (("1%", 0.01), ("10%", 0.10), ("any", None))  # candidates scanned, as a share of the gallery
 
 
-def read_metrics(paths) -> pd.DataFrame:
-    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
+def read_metrics(keys: list[Key], root: str | Path = ".", name: str = "metrics.csv") -> pd.DataFrame:
+    """The metrics.csv rows (or ``name``: timings.csv) of configurations ``keys`` (lshbench.layout), in their order,
+    each with its ``configuration``: what its replicates over seeds share (its folder name without the seed; exact
+    search 'all'), taken from its key."""
+    if not keys:
+        return pd.DataFrame()
+    frames = [pd.read_csv(Path(root, layout.configuration_file(k, name))) for k in keys]
+    return pd.concat(frames, ignore_index=True).assign(configuration=[k.configuration for k in keys])
 
 
-SEED = re.compile(r"(^|_)seed=\d+$")
 CONFIGURATION_KEYS = ["dataset", "space", "method", "configuration"]
-
-
-def configuration_of(params: str) -> str:
-    """A folder name without its replicate's seed: what the replicates of one configuration share
-    ('K=10_probes=1_seed=2' -> 'K=10_probes=1'; exact search's 'all' stays)."""
-    return SEED.sub("", params) or "all"
 
 
 def replicates(metrics: pd.DataFrame, interval_columns=None, level: float = 0.95) -> pd.DataFrame:
@@ -60,8 +60,11 @@ def replicates(metrics: pd.DataFrame, interval_columns=None, level: float = 0.95
 
     if metrics.empty:
         return metrics.assign(configuration=[], seeds=[])
+    if "configuration" not in metrics:
+        raise ValueError("metrics without a configuration column: read them with lshbench.evidence.read_metrics, "
+                         "which takes it from each configuration's key")
     columns = list(interval_columns or [a.name for a in flagged("interval")])
-    frame = metrics.assign(configuration=metrics["params"].map(configuration_of))
+    frame = metrics
     numeric = [c for c in frame.select_dtypes("number").columns if c != "seed"]
     columns = [c for c in columns if c in numeric]
     grouped = frame.groupby(CONFIGURATION_KEYS, sort=False)
@@ -82,39 +85,27 @@ def replicates(metrics: pd.DataFrame, interval_columns=None, level: float = 0.95
     return out.reset_index()[[*frame.columns, *(c for c in out.columns if c not in frame.columns)]]
 
 
-def configuration_key(path: str | Path) -> tuple[str, str, str, str]:
-    """(dataset, space, method, configuration) of results/{dataset}/metrics/{space}/{method}/{params}/<file>."""
-    dataset, space, method, params = folder_key(path)
-    return dataset, space, method, configuration_of(params)
-
-
-def folder_key(path: str | Path) -> tuple[str, str, str, str]:
-    """(dataset, space, method, params) of results/{dataset}/metrics/{space}/{method}/{params}/<file>."""
-    parts = Path(path).parts
-    return parts[-6], parts[-4], parts[-3], parts[-2]
-
-
-def read_per_query(per_query) -> dict[tuple, pd.DataFrame]:
-    """(dataset, space, method, params) -> its per_query.parquet, rows by query id ascending (``per_query``: the
-    files' paths, or such a mapping already read)."""
+def read_per_query(per_query, root: str | Path = ".") -> dict[Key, pd.DataFrame]:
+    """Each configuration's per_query.parquet, rows by query id ascending (``per_query``: the configurations' keys,
+    or such a mapping already read)."""
     if isinstance(per_query, dict):
         return per_query
-    return {folder_key(path): pd.read_parquet(path).sort_values("query_id", kind="stable").reset_index(drop=True)
-            for path in per_query}
+    return {k: pd.read_parquet(Path(root, layout.configuration_file(k, "per_query.parquet")))
+            .sort_values("query_id", kind="stable").reset_index(drop=True) for k in per_query}
 
 
-def query_splits(frames: dict[tuple, pd.DataFrame]) -> dict[str, pd.Series]:
+def query_splits(frames: dict[Key, pd.DataFrame]) -> dict[str, pd.Series]:
     """Per dataset, each query's split (index: query id, ascending): the same in every per_query.parquet of it."""
     out: dict[str, pd.Series] = {}
     for key, frame in frames.items():
-        where = f"results/{key[0]}/metrics/{'/'.join(key[1:])}/per_query.parquet"
+        where = layout.configuration_file(key, "per_query.parquet")
         if "split" not in frame:
             raise ValueError(f"{where} has no split column (written before evaluation.validation_fraction): run the "
                              f"metrics jobs again (snakemake --forcerun metrics)")
         split = pd.Series(frame["split"].to_numpy(), index=frame["query_id"].to_numpy())
-        seen = out.setdefault(key[0], split)
+        seen = out.setdefault(key.dataset, split)
         if seen is not split and not seen.equals(split):
-            raise ValueError(f"{where} splits the queries of '{key[0]}' differently from another configuration of "
+            raise ValueError(f"{where} splits the queries of '{key.dataset}' differently from another configuration of "
                              f"the dataset (a metrics job of an older evaluation.validation_fraction or seed): run "
                              f"the metrics jobs again (snakemake --forcerun metrics)")
     return out
@@ -131,7 +122,7 @@ def queries_label(split: pd.Series, which: str) -> str:
     return f"{which}, {int((split == which).sum())} queries"
 
 
-def on_queries(metrics: pd.DataFrame, frames: dict[tuple, pd.DataFrame], splits: dict[str, pd.Series],
+def on_queries(metrics: pd.DataFrame, frames: dict[Key, pd.DataFrame], splits: dict[str, pd.Series],
                which: str) -> pd.DataFrame:
     """metrics.csv's rows with every metric (lshbench.metrics' aggregates) recomputed over the queries of the split
     ``which`` of their dataset alone, and ``n_queries`` their number."""
@@ -139,15 +130,16 @@ def on_queries(metrics: pd.DataFrame, frames: dict[tuple, pd.DataFrame], splits:
     if metrics.empty:
         return metrics
     out = metrics.copy()
+    by_row = {key.row: frame for key, frame in frames.items()}
     columns = [name for name in AGGREGATES if name in out]
     values = {name: [] for name in columns}
     counts = []
     for dataset, space, method, params, n_gallery in zip(out["dataset"], out["space"], out["method"], out["params"],
                                                          out["n_gallery"]):
-        frame = frames.get((dataset, space, method, params))
+        frame = by_row.get((dataset, space, method, params))
         if frame is None:
-            raise ValueError(f"results/{dataset}/metrics/{space}/{method}/{params}/per_query.parquet is not among "
-                             f"the files read beside its metrics.csv: run its metrics job again")
+            raise ValueError(f"{dataset}/{space}/{method} '{params}': its per_query.parquet is not among the files "
+                             f"read beside its metrics.csv: run its metrics job again")
         mask = (frame["split"] == which).to_numpy()
         if not mask.any():
             raise ValueError(f"dataset '{dataset}' has no {which} queries: lower evaluation.validation_fraction")
@@ -168,11 +160,11 @@ def seed_averaged(per_query, which: str | None = None) -> dict[tuple, pd.DataFra
     """Per configuration, its per-query values averaged over its seeds (rows: query ids, ascending); ``which``: the
     queries of that split alone."""
     frames: dict[tuple, list[pd.DataFrame]] = {}
-    for (dataset, space, method, params), frame in read_per_query(per_query).items():
+    for config, frame in read_per_query(per_query).items():
         if which is not None:
             frame = frame[frame["split"] == which]
         frame = frame.set_index("query_id").sort_index()
-        key = (dataset, space, method, configuration_of(params))
+        key = config.replicates_key
         frames.setdefault(key, []).append(frame.drop(columns=["label", "split"], errors="ignore"))
     out = {}
     for key, parts in frames.items():

@@ -19,18 +19,17 @@ import pandas as pd
 import torch
 
 from .hamming import hamming_ranking, pr_curve
+from .layout import Key
 from .methods import method as registered
 
 log = logging.getLogger(__name__)
 KEYS = ["dataset", "space", "method", "bits", "params", "seed"]
 
 
-def encode(entry, params: dict, gallery, query, *, settings: dict, trained: dict | None, device) -> tuple:
-    """Build the configuration of folder parameters ``params`` on the gallery; its (gallery, query) codes as bool
-    arrays, and seconds."""
-    params = dict(params)
-    seed = params.pop("seed", 0)
-    index = entry.index_class().build(params, seed=seed, device=device, trained=trained, **settings)
+def encode(entry, key: Key, gallery, query, *, settings: dict, trained: dict | None, device) -> tuple:
+    """Build the configuration ``key`` on the gallery; its (gallery, query) codes as bool arrays, and seconds."""
+    seed = 0 if key.seed is None else key.seed
+    index = entry.index_class().build(key.parameters, seed=seed, device=device, trained=trained, **settings)
     x = torch.from_numpy(gallery.vectors).to(device)
     start = time.perf_counter()
     index.fit(x, torch.from_numpy(gallery.labels))
@@ -40,26 +39,25 @@ def encode(entry, params: dict, gallery, query, *, settings: dict, trained: dict
     return codes, built, time.perf_counter() - start
 
 
-def run_hamming(dataset: str, space: str, name: str, builds: list[tuple[int, str]], gallery, query, *,
-                settings: dict, trained: dict[str, str], device, R: int, radius: int) -> dict[str, pd.DataFrame]:
-    """Every (bits, folder) build of method ``name``; ``trained``: training folder -> model.npz (neural LSH).
-    Returns the four frames named in the module's docstring."""
-    entry = registered(name)
+def run_hamming(builds: list[tuple[int, Key]], gallery, query, *, settings: dict, trained: dict[str, str], device,
+                R: int, radius: int) -> dict[str, pd.DataFrame]:
+    """Every (bits, key) build of one method on one space (lshbench.config.hamming_plan); ``trained``: training
+    folder -> model.npz (neural LSH). Returns the four frames named in the module's docstring."""
     per_query, metrics, curves, timings = [], [], [], []
-    for bits, folder in builds:
+    for bits, key in builds:
+        entry, name, folder = registered(key.method), key.method, key.folder
         arrays = None
         if entry.training is not None:
-            arrays = {k: torch.from_numpy(v) for k, v in np.load(trained[entry.training_folder(folder)]).items()}
-        params = entry.parse(folder)
-        (gallery_codes, query_codes), built, encoded = encode(entry, params, gallery, query, settings=settings,
+            arrays = {k: torch.from_numpy(v) for k, v in np.load(trained[key.training]).items()}
+        (gallery_codes, query_codes), built, encoded = encode(entry, key, gallery, query, settings=settings,
                                                               trained=arrays, device=device)
         if gallery_codes.shape[1] != bits:
             raise RuntimeError(f"{name} {folder}: hamming_codes gave {gallery_codes.shape[1]} bits, not {bits}")
         start = time.perf_counter()
         values = hamming_ranking(query_codes, gallery_codes, query.labels, gallery.labels, R=(R,), radius=radius)
         ranked = time.perf_counter() - start
-        keys = {"dataset": dataset, "space": space, "method": name, "bits": bits, "params": folder,
-                "seed": params.get("seed")}
+        keys = {"dataset": key.dataset, "space": key.space, "method": name, "bits": bits, "params": folder,
+                "seed": key.seed}
         columns = {k: v for k, v in values.items() if k not in ("counts", "relevant_counts")}
         frame = pd.DataFrame({"query_id": query.ids, "label": query.labels, **columns})
         per_query.append(frame.assign(**keys))

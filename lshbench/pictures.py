@@ -169,33 +169,35 @@ def retrieved_figure(rows: list[dict], path: str | os.PathLike, title: str, k: i
         figure.savefig(tmp, format="png", dpi=DPI)
 
 
-def retrieved_plot(metrics, dataset: dict, root: str | os.PathLike, galleries: dict[str, str],
+def retrieved_plot(metrics, keys: list, dataset: dict, root: str | os.PathLike, galleries: dict[str, str],
                    path: str | os.PathLike, class_names: list[str] | None = None) -> None:
     """``results/plots/{dataset}_retrieved.png``: for the fixed, seeded test queries (``pick_queries``: one per
     class, up to 10), exact search and each method's chosen configuration (lshbench.evidence.chosen_configurations:
     the best mAP over all relevant within 10% of the gallery scanned, on the validation queries), the query and its top 10 from the configuration's first
     seed's ranking (ranking.parquet beside its metrics.csv), one row per (query, configuration); the row's P@10 is
-    that query's. ``metrics``: the dataset's metrics.csv rows with a ``path`` column (each file's path);
+    that query's. ``metrics``: the dataset's metrics.csv rows (lshbench.evidence.read_metrics) of the configurations
+    ``keys`` (lshbench.layout.Key);
     ``galleries``: space -> its gallery embedding file (its ids and labels)."""
     import pyarrow.parquet as pq
 
+    from . import layout
     from .evidence import chosen_and_reported, chosen_configurations, label
     from .ranking import read_ranking
     from .sources import images_by_id
     from .split import TEST
 
     if "seed" in metrics:  # each configuration's first replicate: its lowest seed
-        metrics = metrics.sort_values("seed", kind="stable")
-    per_query = [os.path.join(os.path.dirname(path), "per_query.parquet") for path in metrics["path"]]
-    _, configs, _, splits = chosen_and_reported(metrics, per_query)
+        order = metrics["seed"].argsort(kind="stable")
+        metrics, keys = metrics.iloc[order].reset_index(drop=True), [keys[i] for i in order]
+    _, configs, _, splits = chosen_and_reported(metrics, keys)
+    by_row = {key.row: key for key in keys}
     chosen = chosen_configurations(configs, dataset["name"])
     exact = [row for row in chosen if row["budget"] == "all"][:1]  # exact search on one space: the reference row
     chosen = exact + [row for row in chosen if row["budget"] != "all"]
     rankings = []
     for row in chosen:
-        folder = os.path.dirname(metrics.loc[(metrics["space"] == row["space"]) & (metrics["method"] == row["method"])
-                                             & (metrics["params"] == row["params"]), "path"].iloc[0])
-        rankings.append((row, read_ranking(os.path.join(folder, "ranking.parquet"))))
+        key = by_row[(dataset["name"], row["space"], row["method"], row["params"])]
+        rankings.append((row, read_ranking(layout.configuration_file(key, "ranking.parquet"))))
     if not rankings:
         raise ValueError(f"dataset '{dataset['name']}': no configuration to picture")
     first = rankings[0][1]

@@ -22,6 +22,10 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from . import layout
+from .config import dataset_spaces, hamming_plan, plan
+from .layout import Key
+
 
 def _problem(path: Path, problem: str) -> str:
     return f"{path}: {problem}"
@@ -32,18 +36,18 @@ def _force(message: str, path: Path) -> str:
     return f"{message}; re-create it with `--forcerun {path}`"
 
 
-def _rederive(message: str, dataset: str, space: str, method: str) -> str:
+def _rederive(message: str, key: Key) -> str:
     """The fix of a configuration's metrics.csv or per_query.parquet: its metrics job derives them again from the
     rankings (no rebuild)."""
-    manifest = Path("results", dataset, "metrics", space, f"{method}.json")
+    manifest = layout.metrics_manifest(*key.job)
     return f"{message}; re-create it with `--forcerun {manifest}` (derives the metrics again, rebuilds nothing)"
 
 
-def _redo(message: str, dataset: str, space: str, method: str, params: str) -> str:
+def _redo(message: str, key: Key) -> str:
     """The fix of a configuration's ranking, timings or index, which are not rule outputs: its method job rebuilds
     them once its provenance is gone."""
-    provenance = Path("results", dataset, "metrics", space, method, params, "provenance.json")
-    manifest = Path("results", dataset, "runs", space, f"{method}.json")
+    provenance = layout.configuration_file(key, "provenance.json")
+    manifest = layout.run_manifest(*key.job)
     return (f"{message}; re-create it: delete {provenance} and run with `--forcerun {manifest}` (only that "
             f"configuration is rebuilt)")
 
@@ -104,25 +108,29 @@ def check_npz(path: Path) -> list[str]:
     return []
 
 
-def verify_results(embeddings: list[str], plan: list, root: str | os.PathLike = ".") -> tuple[list[str], int]:
-    """(problems, files checked) for every file of the plan that exists under ``root``."""
+def verify_results(config: dict, root: str | os.PathLike = ".") -> tuple[list[str], int]:
+    """(problems, files checked) for the embeddings and every configuration's files of ``config`` that exist under
+    ``root``."""
     root = Path(root)
     problems: list[str] = []
     checked = 0
     query_rows: dict[tuple[str, str], int] = {}
-    for name in embeddings:
-        path = root / name
-        if path.is_file():
-            checked += 1
-            problems += [_force(message, path) for message in check_embedding(path)]
-            if path.name == "query.parquet" and not problems:
-                query_rows[(path.parts[-4], path.parts[-2])] = pq.read_metadata(path).num_rows
-    from .methods import method as registered
-
-    for dataset, space, method, params in plan:
-        exact = root / "results" / dataset / "exact" / space / "top50.parquet"
-        index = root / "results" / dataset / "index" / space / method / registered(method).build_folder(params)
-        metrics = root / "results" / dataset / "metrics" / space / method / params
+    for d in config["datasets"]:
+        for space in dataset_spaces(config, d):
+            for split in layout.SPLITS:
+                path = root / layout.embeddings(d["name"], space, split)
+                if path.is_file():
+                    checked += 1
+                    found = check_embedding(path)
+                    problems += [_force(message, path) for message in found]
+                    if split == "query" and not found:
+                        query_rows[(d["name"], space)] = pq.read_metadata(path).num_rows
+    keys = plan(config)
+    for key in keys:
+        dataset, space = key.dataset, key.space
+        exact = root / layout.exact_neighbours(dataset, space)
+        index = root / layout.index_folder(key)
+        metrics = root / layout.configuration_folder(key)
         if exact.is_file():
             checked += 1
             problems += [_force(message, exact)
@@ -138,12 +146,15 @@ def verify_results(embeddings: list[str], plan: list, root: str | os.PathLike = 
                 into += check_rows(metrics / name, n_queries)
         records = [metrics / name for name in ("metrics.csv", "timings.csv", "provenance.json")]
         checked += sum(path.is_file() for path in records)
-        for problem in check_configuration_records(metrics):
+        for problem in check_configuration_records(metrics, key):
             (derived if problem.startswith(str(metrics / "metrics.csv")) else found).append(problem)
-        problems += [_redo(problem, dataset, space, method, params) for problem in found]
-        problems += [_rederive(problem, dataset, space, method) for problem in derived]
-    for dataset, space in dict.fromkeys((d, s) for d, s, _, _ in plan):
-        for networks in sorted((root / "results" / dataset / "train" / space).glob("*/*/model.npz")):
+        problems += [_redo(problem, key) for problem in found]
+        problems += [_rederive(problem, key) for problem in derived]
+    trainings = dict.fromkeys((k.job, k.training) for k in [*keys, *(k for _, k in hamming_plan(config))]
+                              if k.training)
+    for job, training in trainings:
+        networks = root / layout.training_file(*job, training, "model.npz")
+        if networks.is_file():
             checked += 1
             problems += [_force(message, networks) for message in check_npz(networks)]
     return problems, checked
@@ -200,27 +211,24 @@ def check_concatenation(path: Path, parts: list[Path]) -> list[str]:
     return []
 
 
-def check_table(csv: Path, spec: dict, root: Path) -> list[str]:
-    """A table's CSV and Markdown against the table made again from its metrics / history files."""
-    from .report import make_table
+def check_table(csv: Path, entry, root: Path) -> list[str]:
+    """A table's CSV and Markdown against the table its entry of the report's registry (lshbench.report) makes
+    again from the files it reads."""
     from .tables import to_markdown
 
     md = csv.with_suffix(".md")
     frame, problems = read_csv(csv)
     if frame is None:
         return problems
-    sources = [root / p for p in spec["metrics"] + spec["histories"]]
-    per_query = [root / p for p in spec.get("per_query", [])]
-    records = sources[: len(spec["metrics"])]
-    if spec["kind"] in ("hashing", "literature"):  # the Hamming jobs' metrics.csv: one row per build, checked above
-        whole = all(p.is_file() and read_csv(p)[0] is not None for p in records)
-    else:
-        whole = whole_records(records)
+    records = [root / p for p in entry.paths("metrics.csv")]
+    hamming = [root / p for p in entry.hamming_paths]  # the Hamming jobs' metrics.csv: one row per build
+    sources = records + hamming + [root / p for p in entry.histories]
+    per_query = [root / p for p in entry.paths("per_query.parquet")]
+    whole = whole_records(records) and all(p.is_file() and read_csv(p)[0] is not None for p in hamming)
     if not all(p.is_file() for p in sources + per_query) or not whole:
         return problems
     try:
-        table = make_table(spec["kind"], spec["method"], spec["datasets"], sources[: len(spec["metrics"])],
-                           sources[len(spec["metrics"]):], spec["trainings"], per_query, spec.get("protocols"))
+        table = entry.make(entry, root)
     except Exception:  # a broken metrics or history file: reported with its own fix
         return problems
     if csv.read_text() != table.to_csv(index=False):
@@ -231,10 +239,10 @@ def check_table(csv: Path, spec: dict, root: Path) -> list[str]:
     return problems
 
 
-def check_hamming(folder: Path, builds: list) -> dict[str, list[str]]:
+def check_hamming(folder: Path, builds: list, query: Path) -> dict[str, list[str]]:
     """A Hamming job's files (those that exist) against its builds ([bits, folder] each, in order): metrics.csv and
     timings.csv one row per build naming it, pr_curve.csv bits + 1 rows per build, per_query.parquet one row per
-    build and query of the space's query file."""
+    build and query of the space's query file ``query``."""
     out = {}
     expected = [str(f) for _, f in builds]
     for name in ("metrics.csv", "timings.csv"):
@@ -253,7 +261,6 @@ def check_hamming(folder: Path, builds: list) -> dict[str, list[str]]:
         out[path.name] = problems
     path = folder / "per_query.parquet"
     if path.is_file():
-        query = folder.parents[2] / "embeddings" / folder.parent.name / "query.parquet"
         try:
             queries = pq.read_metadata(query).num_rows
         except Exception:  # a broken embedding: reported with its own fix
@@ -280,11 +287,10 @@ def check_record(path: Path, keys: dict) -> list[str]:
     return []
 
 
-def check_configuration_records(metrics: Path) -> list[str]:
+def check_configuration_records(metrics: Path, key: Key) -> list[str]:
     """A configuration's metrics.csv and timings.csv (one whole row naming it) and provenance.json (its key)."""
     problems = []
-    dataset, _, space, method, params = metrics.parts[-5:]
-    keys = {"dataset": dataset, "space": space, "method": method, "params": params}
+    keys = {"dataset": key.dataset, "space": key.space, "method": key.method, "params": key.folder}
     for name in ("metrics.csv", "timings.csv"):
         if (metrics / name).is_file():
             problems += check_record(metrics / name, keys)
@@ -301,9 +307,7 @@ def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str]
     training histories, PCA records, download manifests, the collected metrics and timings, the Hamming jobs' files,
     tables, plots and the checksum list, and the downloads, embeddings and PCA spaces made by other code than this
     checkout's (``stale_code``: the workflow finds them, lshbench.code.changed_code). ``spec`` is what the verify rule
-    passes (rules/report.smk)."""
-    from .methods import REGISTRY
-
+    passes (lshbench.targets.verify_spec)."""
     root = Path(root)
     problems: list[str] = []
     checked = 0
@@ -327,8 +331,8 @@ def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str]
 
     for manifest, configurations in spec["runs"].items():
         manifest_lists(manifest, configurations, "rebuilds that method job's configurations")
-        dataset, _, space, method = Path(manifest).parts[-4:]
-        record = root / "results" / dataset / "metrics" / space / method.removesuffix(".json") / "last_run.json"
+    for last_run in spec["last_runs"]:
+        record = root / last_run
         if record.is_file():
             recorded, messages = read_json(record)
             if recorded is not None and not (isinstance(recorded, dict) and isinstance(recorded.get("keys"), dict)):
@@ -337,10 +341,9 @@ def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str]
                                                  f"run built)")
     for manifest, configurations in spec.get("derived", {}).items():
         manifest_lists(manifest, configurations, "derives that method job's metrics again")
-    for history, (method, training) in spec["histories"].items():
+    for history, settings in spec["histories"].items():
         path = root / history
         if path.is_file():
-            settings = REGISTRY[method].parse_training(training)
             frame, messages = read_csv(path)
             if frame is not None and "epochs" in settings and len(frame) != settings["epochs"]:
                 messages.append(_problem(path, f"{len(frame)} rows, expected one per epoch ({settings['epochs']})"))
@@ -366,13 +369,13 @@ def verify_outputs(spec: dict, root: str | os.PathLike = ".") -> tuple[list[str]
         path = root / combined
         if path.is_file():
             found(path, check_concatenation(path, [root / p for p in parts]))
-    for folder, builds in spec.get("hamming", {}).items():
-        for name, problems_of in check_hamming(root / folder, builds).items():
+    for folder, job in spec.get("hamming", {}).items():
+        for name, problems_of in check_hamming(root / folder, job["builds"], root / job["query"]).items():
             found(root / folder / name, problems_of)
-    for csv, table in spec["tables"].items():
-        path = root / csv
+    for entry in spec["tables"].values():
+        path = root / layout.table_file(entry.name)
         if path.is_file():
-            found(path, check_table(path, table, root))
+            found(path, check_table(path, entry, root))
     for plot in spec["plots"]:
         path = root / plot
         if path.is_file():

@@ -7,7 +7,7 @@ localrules:
 
 rule download:
     output:
-        "resources/{dataset}/manifest.json",
+        layout.download_manifest("{dataset}"),
     log:
         "results/logs/download/{dataset}.log",
     benchmark:
@@ -24,7 +24,7 @@ rule download:
 
 rule fetch_weights:
     output:
-        "resources/weights/{arch}.{weights_name}.pth",
+        layout.weights_file("{arch}", "{weights_name}"),
     log:
         "results/logs/fetch_weights/{arch}.{weights_name}.log",
     benchmark:

@@ -1,9 +1,9 @@
 rule embed:
     input:
-        manifest="resources/{dataset}/manifest.json",
+        manifest=layout.download_manifest("{dataset}"),
         weights=weights_input,
     output:
-        "results/{dataset}/embeddings/{space}/{split}.parquet",
+        layout.embeddings("{dataset}", "{space}", "{split}"),
     log:
         "results/logs/embed/{dataset}/{space}/{split}.log",
     benchmark:
@@ -32,9 +32,9 @@ rule pca:
     input:
         unpack(pca_input),
     output:
-        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
-        query="results/{dataset}/embeddings/{space}/query.parquet",
-        info="results/{dataset}/embeddings/{space}/pca.json",
+        gallery=layout.embeddings("{dataset}", "{space}", "gallery"),
+        query=layout.embeddings("{dataset}", "{space}", "query"),
+        info=layout.pca_record("{dataset}", "{space}"),
     log:
         "results/logs/pca/{dataset}/{space}.log",
     benchmark:
@@ -54,14 +54,14 @@ rule import_embeddings:
     input:
         unpack(imported_files),
     output:
-        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
-        query="results/{dataset}/embeddings/{space}/query.parquet",
+        gallery=layout.embeddings("{dataset}", "{space}", "gallery"),
+        query=layout.embeddings("{dataset}", "{space}", "query"),
     log:
         "results/logs/import_embeddings/{dataset}/{space}.log",
     benchmark:
         "results/benchmarks/import_embeddings/{dataset}/{space}.tsv"
     wildcard_constraints:
-        dataset=never_if_empty(IMPORTED),
+        dataset=never_if_empty(IMPORTED_SETS),
         space=never_if_empty(IMPORTED_SPACES),
     conda:
         "../envs/cpu.yaml"
@@ -78,13 +78,13 @@ rule import_embeddings:
 # Synthetic features (source: synthetic) in each model's space: no download, no model.
 rule synthesize:
     output:
-        "results/{dataset}/embeddings/{space}/{split}.parquet",
+        layout.embeddings("{dataset}", "{space}", "{split}"),
     log:
         "results/logs/synthesize/{dataset}/{space}/{split}.log",
     benchmark:
         "results/benchmarks/synthesize/{dataset}/{space}/{split}.tsv"
     wildcard_constraints:
-        dataset=never_if_empty(SYNTHETIC),
+        dataset=never_if_empty(SYNTHETIC_SETS),
         space=never_if_empty(MODELS),
     conda:
         "../envs/cpu.yaml"

@@ -6,10 +6,10 @@
 
 rule exact_neighbours:
     input:
-        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
-        query="results/{dataset}/embeddings/{space}/query.parquet",
+        gallery=layout.embeddings("{dataset}", "{space}", "gallery"),
+        query=layout.embeddings("{dataset}", "{space}", "query"),
     output:
-        "results/{dataset}/exact/{space}/top50.parquet",
+        layout.exact_neighbours("{dataset}", "{space}"),
     log:
         "results/logs/exact_neighbours/{dataset}/{space}.log",
     benchmark:
@@ -28,10 +28,14 @@ rule exact_neighbours:
 # A method's training step (neural LSH's networks), once per training folder, shared by the builds that use it.
 rule train:
     input:
-        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
+        gallery=layout.embeddings("{dataset}", "{space}", "gallery"),
     output:
-        model="results/{dataset}/train/{space}/{method}/{params}/model.npz",
-        history="results/{dataset}/train/{space}/{method}/{params}/history.csv",
+        model=layout.training_file(
+            "{dataset}", "{space}", "{method}", "{params}", "model.npz"
+        ),
+        history=layout.training_file(
+            "{dataset}", "{space}", "{method}", "{params}", "history.csv"
+        ),
     log:
         "results/logs/train/{dataset}/{space}/{method}/{params}.log",
     benchmark:
@@ -55,11 +59,11 @@ rule train:
 rule run_method:
     input:
         unpack(trained_inputs),
-        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
-        query="results/{dataset}/embeddings/{space}/query.parquet",
-        exact="results/{dataset}/exact/{space}/top50.parquet",
+        gallery=layout.embeddings("{dataset}", "{space}", "gallery"),
+        query=layout.embeddings("{dataset}", "{space}", "query"),
+        exact=layout.exact_neighbours("{dataset}", "{space}"),
     output:
-        "results/{dataset}/runs/{space}/{method}.json",
+        layout.run_manifest("{dataset}", "{space}", "{method}"),
     log:
         "results/logs/run_method/{dataset}/{space}/{method}.log",
     benchmark:
@@ -86,11 +90,11 @@ rule run_method:
 # index build, no re-ranking; an edit of the metrics re-runs only these jobs.
 rule metrics:
     input:
-        run="results/{dataset}/runs/{space}/{method}.json",
-        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
-        exact="results/{dataset}/exact/{space}/top50.parquet",
+        run=layout.run_manifest("{dataset}", "{space}", "{method}"),
+        gallery=layout.embeddings("{dataset}", "{space}", "gallery"),
+        exact=layout.exact_neighbours("{dataset}", "{space}"),
     output:
-        "results/{dataset}/metrics/{space}/{method}.json",
+        layout.metrics_manifest("{dataset}", "{space}", "{method}"),
     log:
         "results/logs/metrics/{dataset}/{space}/{method}.log",
     wildcard_constraints:
@@ -113,13 +117,15 @@ rule metrics:
 rule hamming:
     input:
         unpack(hamming_trained_inputs),
-        gallery="results/{dataset}/embeddings/{space}/gallery.parquet",
-        query="results/{dataset}/embeddings/{space}/query.parquet",
+        gallery=layout.embeddings("{dataset}", "{space}", "gallery"),
+        query=layout.embeddings("{dataset}", "{space}", "query"),
     output:
-        per_query="results/{dataset}/hamming/{space}/{method}/per_query.parquet",
-        metrics="results/{dataset}/hamming/{space}/{method}/metrics.csv",
-        curves="results/{dataset}/hamming/{space}/{method}/pr_curve.csv",
-        timings="results/{dataset}/hamming/{space}/{method}/timings.csv",
+        per_query=layout.hamming_file(
+            "{dataset}", "{space}", "{method}", "per_query.parquet"
+        ),
+        metrics=layout.hamming_file("{dataset}", "{space}", "{method}", "metrics.csv"),
+        curves=layout.hamming_file("{dataset}", "{space}", "{method}", "pr_curve.csv"),
+        timings=layout.hamming_file("{dataset}", "{space}", "{method}", "timings.csv"),
     log:
         "results/logs/hamming/{dataset}/{space}/{method}.log",
     benchmark:
@@ -132,7 +138,7 @@ rule hamming:
     resources:
         **DEVICE_RESOURCES,
     params:
-        builds=hamming_builds,
+        builds=hamming_job,
         settings=method_settings,
         R=config["hamming"]["R"],
         radius=config["hamming"]["radius"],

@@ -9,18 +9,18 @@ localrules:
     verify,
 
 
-# Every table (the report's figures, each method's table, vs_report, summary): TABLES in rules/common.smk, derived
-# from the method registry.
+# Every table and plot of the report's registry (lshbench/report.py): its inputs, caption, category and the code it
+# runs come from its entry.
 rule table:
     input:
         unpack(entry_inputs(TABLES, "table")),
     output:
         csv=report(
-            "results/tables/{table}.csv",
+            layout.table_file("{table}", "csv"),
             caption="../report/table.rst",
-            category=table_setting("category"),
+            category=entry_setting(TABLES, "table", "category"),
         ),
-        md="results/tables/{table}.md",
+        md=layout.table_file("{table}", "md"),
     log:
         "results/logs/tables/{table}.log",
     wildcard_constraints:
@@ -29,29 +29,22 @@ rule table:
         "../envs/cpu.yaml"
     threads: 1
     params:
-        kind=table_setting("kind"),
-        method=table_setting("method"),
-        caption=table_setting("caption"),
+        caption=entry_setting(TABLES, "table", "caption"),
+        reads=entry_signature(TABLES, "table"),
         code=entry_code(TABLES, "table", "tables.py"),
-        datasets=list(DATASETS),
-        metrics=entry_files(TABLES, "table", "metrics.csv"),
-        per_query=entry_files(TABLES, "table", "per_query.parquet"),
-        trainings=entry_trainings(TABLES, "table"),
-        protocols=hamming_protocols(),
     script:
         "../workflow/scripts/tables.py"
 
 
-# Every plot (each method against its parameter, trade-off, queries per second, training losses): PLOTS.
 rule plot:
     input:
         unpack(entry_inputs(PLOTS, "plot")),
     output:
         report(
-            "results/plots/{plot}.png",
+            layout.plot_file("{plot}"),
             caption="../report/plot.rst",
-            category=plot_setting("category"),
-            subcategory=plot_subcategory,
+            category=entry_setting(PLOTS, "plot", "category"),
+            subcategory=entry_setting(PLOTS, "plot", "subcategory"),
         ),
     log:
         "results/logs/plots/{plot}.log",
@@ -61,25 +54,19 @@ rule plot:
         "../envs/cpu.yaml"
     threads: 1
     params:
-        kind=plot_setting("kind"),
-        dataset=plot_setting("dataset"),
-        method=plot_setting("method"),
-        caption=plot_setting("caption"),
+        caption=entry_setting(PLOTS, "plot", "caption"),
+        reads=entry_signature(PLOTS, "plot"),
         code=entry_code(PLOTS, "plot", "plots.py"),
-        metrics=entry_files(PLOTS, "plot", "metrics.csv"),
-        timings=entry_files(PLOTS, "plot", "timings.csv"),
-        trainings=entry_trainings(PLOTS, "plot"),
-        dataset_settings=plot_dataset_settings,
     script:
         "../workflow/scripts/plots.py"
 
 
 rule collect_metrics:
     input:
-        derived_targets(),
+        targets.metrics_manifests(config),
     output:
-        metrics="results/metrics.csv",
-        timings="results/timings.csv",
+        metrics=layout.collected("metrics.csv"),
+        timings=layout.collected("timings.csv"),
     log:
         "results/logs/collect_metrics.log",
     benchmark:
@@ -88,8 +75,8 @@ rule collect_metrics:
         "../envs/cpu.yaml"
     threads: 1
     params:
-        metrics=metrics_targets(),
-        timings=timings_targets(),
+        metrics=targets.configuration_files(config, "metrics.csv"),
+        timings=targets.configuration_files(config, "timings.csv"),
         code=rule_code("collect_metrics.py"),
     script:
         "../workflow/scripts/collect_metrics.py"
@@ -97,31 +84,27 @@ rule collect_metrics:
 
 rule checksums:
     input:
-        checksum_inputs(),
+        targets.checksum_inputs(config),
     output:
-        "results/checksums.sha256",
+        layout.CHECKSUMS,
     log:
         "results/logs/checksums.log",
     conda:
         "../envs/cpu.yaml"
     threads: 1
     params:
-        files=checksum_targets(),
+        files=targets.checksum_targets(config),
         code=rule_code("checksums.py"),
     script:
         "../workflow/scripts/checksums.py"
 
 
-# No output: runs whenever asked for (`snakemake verify`), and reads only what exists.
+# No output: runs whenever asked for (`snakemake verify`), and reads only what exists (lshbench.targets.verify_spec).
 rule verify:
     log:
         "results/logs/verify.log",
     conda:
         "../envs/cpu.yaml"
     threads: 1
-    params:
-        embeddings=embedding_targets(),
-        plan=PLAN,
-        outputs=verify_spec(),
     script:
         "../workflow/scripts/verify.py"

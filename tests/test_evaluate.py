@@ -5,6 +5,7 @@ from sklearn.metrics import average_precision_score
 
 from lshbench.candidates import Candidates, from_pairs
 from lshbench.evaluate import Evaluator, exact_top_k
+from lshbench.scoring import EXACT_SUM_WIDTH, record, record_rows
 from lshbench.metrics import evaluate
 from lshbench.methods import Exact, KMeans
 
@@ -223,9 +224,9 @@ def test_exact_without_sort_is_the_sorted_ranking_bit_for_bit(n, q, dim, classes
     labels = torch.randint(classes, (n,), generator=g)
     query_labels = torch.randint(classes + 1, (q,), generator=g)  # the last label has no gallery item
     evaluator = Evaluator(gallery, labels, queries, query_labels)
-    fast = evaluator.rank_all(evaluator.query_unit, evaluator.query_labels, 100)
-    scores, ids = evaluator.rank(Candidates.all(q, n), evaluator.query_unit)
-    sorted_ = evaluator.record(scores, ids, evaluator.query_labels, 100)
+    fast = evaluator.dense.rank_all(evaluator.query_unit, evaluator.query_labels, 100)
+    scores, ids = evaluator.dense.rank(Candidates.all(q, n), evaluator.query_unit)
+    sorted_ = record_rows(scores, ids, evaluator.query_labels, evaluator.labels_padded, 100, 1 << 20)
     for name in ("ap_sum", "n_relevant", "scores", "ids"):
         assert torch.equal(fast[name], sorted_[name]), name
 
@@ -235,4 +236,31 @@ def test_exact_search_refuses_non_finite_embeddings():
     gallery[7, 2] = float("nan")
     evaluator = Evaluator(gallery, torch.zeros(50, dtype=torch.int64), torch.rand(3, 4), torch.zeros(3, dtype=torch.int64))
     with pytest.raises(ValueError, match="gallery embeddings hold NaN"):
-        evaluator.rank_all(evaluator.query_unit, evaluator.query_labels, 10)
+        evaluator.dense.rank_all(evaluator.query_unit, evaluator.query_labels, 10)
+
+
+@pytest.mark.parametrize("width", [37, EXACT_SUM_WIDTH + 1000])
+def test_one_record_for_rows_and_lists_gives_the_row_arithmetic_bit_for_bit(width):
+    """The one AP implementation (lshbench.scoring.record) on rows of one width, whole or in parts of any size
+    (record_rows), has the bits of the row arithmetic written out here: hits cumulated along the row in float32,
+    divided by the float32 rank, summed over the row in float64; past EXACT_SUM_WIDTH too, where the sum is not exact
+    and its order matters."""
+    g = torch.Generator().manual_seed(width)
+    rows, n = 6, width + 5
+    labels_padded = torch.cat([torch.randint(3, (n,), generator=g), torch.tensor([-1])])
+    ids = torch.stack([torch.randperm(n, generator=g)[:width] for _ in range(rows)])
+    ids[0, width // 2 :] = n  # padding: past a short list's end
+    scores = torch.sort(torch.rand(rows, width, generator=g), dim=1, descending=True).values
+    scores[0, width // 2 :] = float("-inf")
+    labels = torch.randint(3, (rows,), generator=g)
+    relevant = (labels_padded[ids] == labels.unsqueeze(1)) & (scores > float("-inf"))
+    hits = torch.cumsum(relevant, 1, dtype=torch.float32)
+    ranks = torch.arange(1, width + 1, dtype=torch.float32)
+    expected = torch.where(relevant, hits / ranks, 0).sum(1, dtype=torch.float64)
+    for budget in (4 * width, 1 << 24):  # one row per part, or all at once
+        got = record_rows(scores, ids, labels, labels_padded, 10, budget)
+        assert torch.equal(got["ap_sum"], expected) and torch.equal(got["n_relevant"], relevant.sum(1))
+        assert torch.equal(got["ids"], ids[:, :10]) and torch.equal(got["scores"], scores[:, :10])
+    counts = torch.tensor([width // 2] + [width] * (rows - 1))  # the first list laid end to end without its padding
+    flat = record(scores[scores > float("-inf")], ids[ids < n], counts, labels, labels_padded, 10, 1 << 24)
+    assert torch.equal(flat["ap_sum"], expected)

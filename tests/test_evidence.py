@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lshbench.evidence import pareto, pareto_front, significance, summary
+from lshbench.evidence import pareto, pareto_front, read_per_query, replicates, significance, summary
+from lshbench.layout import Key, configuration_file
 from lshbench.split import TEST, VALIDATION, query_split
-from lshbench.evidence import replicates
 from lshbench.tables import figure_cells, vs_report
 
 N_QUERIES = 500
@@ -22,17 +22,25 @@ def row(method, params, seed, space="resnet18", **values):
             "precision_at_10": 0.5, "precision_at_50": 0.4, "strict_precision_at_10": 0.5,
             "strict_precision_at_50": 0.3, "mAP": 0.3, "mAP_all": 0.2, "recall_at_10": 0.5, "recall_at_50": 0.5,
             "candidates_fraction": 0.1, "n_gallery": N_GALLERY, "n_queries": N_QUERIES}
-    return {**base, **values}
+    # what its replicates over seeds share (lshbench.evidence.read_metrics takes it from the configuration's key)
+    configuration = params.removesuffix(f"_seed={seed}") if params != "all" else "all"
+    return {**base, **values, "configuration": configuration}
+
+
+def key(r) -> Key:
+    """The key a fabricated row stands for (its folder name's parameters, in order)."""
+    params = {} if r["params"] == "all" else dict(item.split("=") for item in r["params"].split("_"))
+    return Key.of(r["dataset"], r["space"], r["method"], params)
 
 
 def write_per_query(root, r, values: dict, split=SPLIT):
     """A configuration's per_query.parquet: ``values``, its candidates (``r``'s share of the gallery) and the split."""
-    folder = root / "results" / r["dataset"] / "metrics" / r["space"] / r["method"] / r["params"]
-    folder.mkdir(parents=True, exist_ok=True)
+    path = root / configuration_file(key(r), "per_query.parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame({"query_id": np.arange(N_QUERIES), "label": LABELS, "split": split,
                           "n_candidates": np.full(N_QUERIES, r["candidates_fraction"] * N_GALLERY), **values})
-    frame.to_parquet(folder / "per_query.parquet", index=False)
-    return str(folder / "per_query.parquet")
+    frame.to_parquet(path, index=False)
+    return key(r)
 
 
 def test_replicates_are_the_mean_sd_and_t_interval_over_seeds():
@@ -98,12 +106,13 @@ def budget_configurations(tmp_path):
 
 def test_summary_picks_the_best_within_each_budget(tmp_path):
     metrics, paths = budget_configurations(tmp_path)
-    table = summary(metrics, paths, ["d"])
+    table = summary(metrics, read_per_query(paths, tmp_path), ["d"])
     by_recall = table[(table.method == "kmeans") & (table.chosen_by == "recall_at_10")]
     assert dict(zip(by_recall.budget, by_recall.configuration)) == {"1%": "K=1000_probes=1", "10%": "K=100_probes=1",
                                                                     "any": "K=10_probes=1"}
     chosen = by_recall[by_recall.budget == "10%"].iloc[0]
-    test = np.mean([pd.read_parquet(p).query("split == 'test'").recall_at_10.mean() for p in paths if "K=100_" in p])
+    test = np.mean([pd.read_parquet(tmp_path / configuration_file(k, "per_query.parquet")).query("split == 'test'")
+                    .recall_at_10.mean() for k in paths if "K=100_" in k.folder])
     assert chosen.value == round(100 * test, 2) and chosen.seeds == 3  # reported on the test queries alone
     assert abs(chosen.value - 61.0) < 2  # 0.60, 0.61, 0.62 plus noise
     assert chosen.seed_ci_low < chosen.value < chosen.seed_ci_high
@@ -116,7 +125,8 @@ def test_pareto_table_keeps_the_frontier(tmp_path):
     metrics, paths = budget_configurations(tmp_path)
     dominated = row("kmeans", "K=50_probes=1_seed=0", 0, K=50, probes=1, candidates_fraction=0.2, recall_at_10=0.4)
     paths.append(write_per_query(tmp_path, dominated, {"recall_at_10": np.full(N_QUERIES, 0.4)}))
-    table = pareto(pd.concat([metrics, pd.DataFrame([dominated])], ignore_index=True), paths, ["d"])
+    table = pareto(pd.concat([metrics, pd.DataFrame([dominated])], ignore_index=True), read_per_query(paths, tmp_path),
+                   ["d"])
     assert table[table.method == "kmeans"].configuration.tolist() == ["K=1000_probes=1", "K=100_probes=1",
                                                                       "K=10_probes=1"]
 
@@ -146,7 +156,7 @@ def two_methods(tmp_path, difference):
 
 def test_significance_finds_a_real_difference_and_holm_adjusts(tmp_path):
     metrics, paths = two_methods(tmp_path, 0.05)
-    table = significance(metrics, paths, ["d"])
+    table = significance(metrics, read_per_query(paths, tmp_path), ["d"])
     pair = table[(table.a.str.startswith("kmeans")) & (table.b.str.startswith("hyperplane"))
                  & (table.measure == "average_precision_all")].iloc[0]
     assert pair.significant == "yes" and pair.ci_low < pair.difference < pair.ci_high
@@ -156,7 +166,7 @@ def test_significance_finds_a_real_difference_and_holm_adjusts(tmp_path):
 
 def test_significance_without_a_difference_is_not_significant(tmp_path):
     metrics, paths = two_methods(tmp_path, 0.0)
-    table = significance(metrics, paths, ["d"])
+    table = significance(metrics, read_per_query(paths, tmp_path), ["d"])
     pair = table[(table.a.str.startswith("kmeans")) & (table.b.str.startswith("hyperplane"))]
     assert (pair.significant == "no").all() and (pair.difference.abs() < 1).all()
 
@@ -179,7 +189,7 @@ def same_mean_configurations(rng, dataset, n_configs, n_queries, split):
                 n_queries=n_queries)
         rows.append(r)
         recall = rng.binomial(10, 0.5, n_queries) / 10
-        frames[(dataset, "resnet18", "kmeans", r["params"])] = pd.DataFrame({
+        frames[key(r)] = pd.DataFrame({
             "query_id": np.arange(n_queries), "label": labels, "split": split(labels),
             "recall_at_10": recall, "average_precision_all": rng.random(n_queries), "precision_at_10": recall,
             "n_candidates": np.full(n_queries, 0.05 * N_GALLERY)})
@@ -245,11 +255,13 @@ def test_a_metric_registered_in_one_place_reaches_every_table(tmp_path):
         values = {name: np.full(4, 0.5) for name in ("precision_at_10", "hits_at_5", "n_candidates")}
         assert metrics.summary(values, N_GALLERY)["hits_at_5"] == 0.5  # a metrics.csv column
         frame, paths = two_methods(tmp_path, 0.05)
-        base = {p: pd.read_parquet(p) for p in paths}
-        for path, table in base.items():  # the per-query column beside the others, its mean in metrics.csv
-            table.assign(hits_at_5=table["precision_at_10"]).to_parquet(path, index=False)
-        frame["hits_at_5"] = [base[p]["precision_at_10"].mean() for p in paths]
+        files = {k: tmp_path / configuration_file(k, "per_query.parquet") for k in paths}
+        base = {k: pd.read_parquet(path) for k, path in files.items()}
+        for k, table in base.items():  # the per-query column beside the others, its mean in metrics.csv
+            table.assign(hits_at_5=table["precision_at_10"]).to_parquet(files[k], index=False)
+        frame["hits_at_5"] = [base[k]["precision_at_10"].mean() for k in paths]
         assert {"hits_at_5_low", "hits_at_5_high"} <= set(replicates(frame).columns)
+        paths = read_per_query(paths, tmp_path)
         table = summary(frame, paths, ["d"])
         assert "hits_at_5" in table.columns and (table.chosen_by == "hits_at_5").any()
         chosen = table[(table.chosen_by == "hits_at_5") & (table.budget == "any") & (table.method == "kmeans")]

@@ -15,6 +15,7 @@ from lshbench.config import ConfigError, check, hamming_plan, validate
 from lshbench.hamming import hamming_ranking
 from lshbench.hamming_protocol import run_hamming
 from lshbench.io import Embeddings
+from lshbench.layout import Key
 from lshbench.methods import REGISTRY, ITQ
 from lshbench.tables import hamming_metrics, hashing_table, literature_numbers, literature_table
 
@@ -33,18 +34,19 @@ def config_with(repo, methods=None, **dataset):
 def test_every_code_method_is_planned_per_bits_and_replicate(repo):
     config = config_with(repo, hamming={"bits": [16, 32]})
     rows = hamming_plan(config)
-    assert sorted({m for _, _, m, _, _ in rows}) == sorted(CODE_METHODS)
+    assert sorted({k.method for _, k in rows}) == sorted(CODE_METHODS)
     for method in CODE_METHODS:
-        builds = [(b, f) for _, _, m, b, f in rows if m == method]
+        builds = [(b, k.folder) for b, k in rows if k.method == method]
         seeds = len(config["seeds"]) if REGISTRY[method].seeded else 1  # PCAH and spectral hashing run once
         assert len(builds) == 2 * seeds, (method, builds)
-    assert ("digits", "resnet18", "itq", 32, "H=32_L=1_seed=2") in rows
-    assert ("digits", "resnet18", "pcah", 16, "H=16") in rows
+    found = {(k.dataset, k.space, k.method, b, k.folder) for b, k in rows}
+    assert ("digits", "resnet18", "itq", 32, "H=32_L=1_seed=2") in found
+    assert ("digits", "resnet18", "pcah", 16, "H=16") in found
     # neural LSH ranks by table 0 of a build that uses the bucket runs' training: one training serves both
     neural = REGISTRY["neural"]
-    folder = next(f for _, _, m, b, f in rows if m == "neural" and b == 16 and f.endswith("seed=1"))
-    bucket = next(neural.folder(p) for p in neural.plan({"J": [4]}, config["methods"]["neural"], [1]))
-    assert neural.training_folder(folder) == neural.training_folder(bucket)
+    key = next(k for b, k in rows if k.method == "neural" and b == 16 and k.seed == 1)
+    bucket = Key.of("digits", "resnet18", "neural", neural.plan({"J": [4]}, config["methods"]["neural"], [1])[0])
+    assert key.training == bucket.training
 
 
 def test_no_bits_no_hamming_jobs(repo):
@@ -80,9 +82,9 @@ def digits():
 
 def test_a_job_ranks_each_build_by_its_own_codes(digits):
     gallery, query = digits
-    builds = [(16, "H=16_L=1_seed=0"), (16, "H=16_L=1_seed=1"), (8, "H=8_L=1_seed=0")]
-    frames = run_hamming("digits", "raw", "itq", builds, gallery, query, settings={"iterations": 50}, trained={},
-                         device=torch.device("cpu"), R=100, radius=2)
+    builds = [(b, Key.of("digits", "raw", "itq", {"H": b, "L": 1, "seed": s})) for b, s in ((16, 0), (16, 1), (8, 0))]
+    frames = run_hamming(builds, gallery, query, settings={"iterations": 50}, trained={}, device=torch.device("cpu"),
+                         R=100, radius=2)
     per_query, metrics = frames["per_query"], frames["metrics"]
     assert len(per_query) == 3 * len(query) and len(metrics) == 3 and len(frames["curves"]) == 17 + 17 + 9
     index = ITQ(16, 1, seed=1).fit(torch.from_numpy(gallery.vectors))
@@ -95,8 +97,8 @@ def test_a_job_ranks_each_build_by_its_own_codes(digits):
     row = metrics[metrics["params"] == "H=16_L=1_seed=1"].iloc[0]
     assert row["seed"] == 1 and row["bits"] == 16
     assert row["ap_all"] == pytest.approx(expected["ap_all"].mean(), abs=1e-15)
-    deterministic = run_hamming("digits", "raw", "pcah", [(8, "H=8")], gallery, query, settings={}, trained={},
-                                device=torch.device("cpu"), R=100, radius=2)["metrics"]
+    deterministic = run_hamming([(8, Key.of("digits", "raw", "pcah", {"H": 8}))], gallery, query, settings={},
+                                trained={}, device=torch.device("cpu"), R=100, radius=2)["metrics"]
     assert deterministic["seed"].isna().all()  # one build, no replicate
 
 

@@ -2,13 +2,15 @@
 build (run_batch, the method job's code)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from lshbench import metrics
-from lshbench.batch import Configuration, run_batch
+from lshbench.batch import run_batch
+from lshbench.layout import Key, configuration_folder, index_folder
 from lshbench.evaluate import Evaluator
 from lshbench.io import Embeddings
 from lshbench.methods import KMeans, MultiProbeLSH
@@ -135,14 +137,14 @@ def test_kmeans_probes_share_one_build_and_are_evaluated_each(data, monkeypatch)
     real_fit = batch.fit
     monkeypatch.setattr(batch, "fit", lambda index, *a: fits.append(index.params()["K"]) or real_fit(index, *a))
     settings = {"algorithm": "lloyd", "max_iter": 10, "tol": 0.0001, "init_sample": None}
-    configs = [Configuration("toy", "raw", "kmeans", f"K=100_probes={p}_seed=0") for p in (1, 2, 4)]
+    configs = [Key.of("toy", "raw", "kmeans", {"K": 100, "probes": p, "seed": 0}) for p in (1, 2, 4)]
     assert [row["status"] for row in run(configs, gallery, query, exact, settings)] == ["built"] * 3
     assert fits == [100]  # one k-means fit for three probe values
-    folders = sorted(p.name for p in (configs[0].index_folder.parent).iterdir())
+    folders = sorted(p.name for p in (Path(index_folder(configs[0])).parent).iterdir())
     assert folders == ["K=100_seed=0"]
-    info = json.loads((configs[0].index_folder / "index.json").read_text())
+    info = json.loads((Path(index_folder(configs[0])) / "index.json").read_text())
     assert "probes" not in info["params"] and info["query_params"] == ["probes"]
-    candidates = [read_ranking(c.metrics_folder / "ranking.parquet").n_candidates.mean() for c in configs]
+    candidates = [read_ranking(Path(configuration_folder(c)) / "ranking.parquet").n_candidates.mean() for c in configs]
     assert candidates[0] < candidates[1] < candidates[2]  # more clusters probed, more candidates
     # each probe value evaluated as a fresh index with that value would be
     index = KMeans(100, max_iter=10, tol=0.0001).fit(torch.from_numpy(gallery.vectors))
@@ -151,9 +153,9 @@ def test_kmeans_probes_share_one_build_and_are_evaluated_each(data, monkeypatch)
     for config, probes in zip(configs, (1, 2, 4)):
         index.set_query(probes=probes)
         fresh, _ = evaluator.rankings(index, latency_queries=1)
-        stored = read_ranking(config.metrics_folder / "ranking.parquet")
+        stored = read_ranking(Path(configuration_folder(config)) / "ranking.parquet")
         np.testing.assert_array_equal(stored.ids, fresh.ids)
-        assert stored.metadata["row"]["probes"] == probes and stored.metadata["row"]["params"] == config.params
+        assert stored.metadata["row"]["probes"] == probes and stored.metadata["row"]["params"] == config.folder
     fits.clear()
     assert [row["status"] for row in run(configs, gallery, query, exact, settings)] == ["kept"] * 3
     assert fits == []
@@ -166,14 +168,14 @@ def test_multiprobe_radii_share_one_set_of_tables(data, monkeypatch):
     fits = []
     real_fit = batch.fit
     monkeypatch.setattr(batch, "fit", lambda index, *a: fits.append(index.params()) or real_fit(index, *a))
-    configs = [Configuration("toy", "raw", "multiprobe", f"H=6_L=2_probes_radius={r}_center=true_seed=0") for r in (0, 1, 2)]
+    configs = [Key.of("toy", "raw", "multiprobe", {"H": 6, "L": 2, "probes_radius": r, "center": True, "seed": 0}) for r in (0, 1, 2)]
     run(configs, gallery, query, exact, {})
     assert len(fits) == 1
-    assert sorted(p.name for p in configs[0].index_folder.parent.iterdir()) == ["H=6_L=2_center=true_seed=0"]
+    assert sorted(p.name for p in Path(index_folder(configs[0])).parent.iterdir()) == ["H=6_L=2_center=true_seed=0"]
     for config, radius in zip(configs, (0, 1, 2)):  # the same candidates as tables built for that radius alone
         own = MultiProbeLSH(6, 2, probes_radius=radius, center=True, seed=0).fit(torch.from_numpy(gallery.vectors))
         expected = own.candidates(torch.from_numpy(query.vectors)).counts().numpy()
-        stored = read_ranking(config.metrics_folder / "ranking.parquet")
+        stored = read_ranking(Path(configuration_folder(config)) / "ranking.parquet")
         np.testing.assert_array_equal(stored.n_candidates, expected)
     with pytest.raises(ValueError, match="probes_radius"):
         own.set_query(probes_radius=7)

@@ -1,6 +1,8 @@
 """PCA hashing: codes agree with a NumPy PCA-and-sign transcription, bits are balanced on real data, buckets are
 exact, a saved index loads back, and the method runs once (deterministic: no seed)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -79,16 +81,16 @@ def test_deterministic_methods_run_through_the_workflow_path_beside_a_seeded_one
     """run_batch (the run_method job's code) builds PCAH and spectral hashing once per H, with no seed in folders,
     params or metrics; a second run keeps them; the tables and the evidence take them beside ITQ's two replicates
     (one replicate: no seed interval)."""
-    import glob
 
     import pandas as pd
 
     from builders import write_clustered_space
-    from lshbench.batch import Configuration, run_batch
+    from lshbench.batch import run_batch
+    from lshbench.layout import Key, configuration_folder
     from lshbench.metrics import write_metrics
     from lshbench.split import query_split
     from lshbench.ranking import read_ranking
-    from lshbench.report import make_table
+    from lshbench import report
 
     monkeypatch.chdir(tmp_path)
     gallery, query, exact = write_clustered_space(tmp_path)
@@ -96,10 +98,10 @@ def test_deterministic_methods_run_through_the_workflow_path_beside_a_seeded_one
     for name, grid, settings in [("pcah", {"H": [4, 8]}, {}), ("spectral", {"H": [4, 8]}, {}),
                                  ("itq", {"H": [4], "L": [1]}, {"iterations": 50})]:
         entry = REGISTRY[name]
-        configs = [Configuration("toy", "raw", name, entry.folder(p)) for p in entry.plan(grid, settings, [0, 1])]
+        configs = [Key.of("toy", "raw", name, p) for p in entry.plan(grid, settings, [0, 1])]
         jobs[name] = (configs, entry.build_settings(settings, grid))
-    assert [c.params for c in jobs["pcah"][0]] == ["H=4", "H=8"]
-    assert [c.params for c in jobs["itq"][0]] == ["H=4_L=1_seed=0", "H=4_L=1_seed=1"]
+    assert [c.folder for c in jobs["pcah"][0]] == ["H=4", "H=8"]
+    assert [c.folder for c in jobs["itq"][0]] == ["H=4_L=1_seed=0", "H=4_L=1_seed=1"]
 
     def run(name):
         configs, settings = jobs[name]
@@ -111,22 +113,27 @@ def test_deterministic_methods_run_through_the_workflow_path_beside_a_seeded_one
     for name, (configs, _) in jobs.items():
         assert run(name) == ["built"] * len(configs)
         for config in configs:
-            write_metrics(config.metrics_folder, read_ranking(config.metrics_folder / "ranking.parquet"),
+            folder = Path(configuration_folder(config))
+            write_metrics(folder, read_ranking(folder / "ranking.parquet"),
                           gallery.labels, exact, query_split(query.ids, query.labels, 0.2))
     assert run("pcah") == ["kept", "kept"] and run("spectral") == ["kept", "kept"]
     row = pd.read_csv("results/toy/metrics/raw/spectral/H=8/metrics.csv").iloc[0]
     assert row["H"] == 8 and "seed" not in row
     assert load_index("results/toy/index/raw/pcah/H=4").params() == {"H": 4}
 
-    metrics = sorted(glob.glob("results/toy/metrics/*/*/*/metrics.csv"))
-    per_query = sorted(glob.glob("results/toy/metrics/*/*/*/per_query.parquet"))
-    figure = make_table("figure", "pcah", ["toy"], metrics, [], [], per_query)
+    keys = tuple(k for configs, _ in jobs.values() for k in configs)
+    both = ("metrics.csv", "per_query.parquet")
+
+    def make(function, own=keys):
+        return function(report.Entry("table", function, "", "", keys=own, files=both, datasets=("toy",)), ".")
+
+    figure = make(report.figure("pcah"), tuple(k for k in keys if k.method == "pcah"))
     assert list(figure.columns[-2:]) == ["toy H=4", "toy H=8"] and set(figure["block"]) == {"#Hashtables = 1"}
-    ci = make_table("figure_ci", "spectral", ["toy"], metrics, [], [], per_query)
+    ci = make(report.figure_ci("spectral"), tuple(k for k in keys if k.method == "spectral"))
     assert set(ci["seeds"]) == {1} and ci["seed_ci_low"].isna().all() and ci["query_ci_low"].notna().all()
-    pareto = make_table("pareto", "", ["toy"], metrics, [], [], per_query)
+    pareto = make(report.pareto)
     assert {"pcah", "spectral", "itq"} <= set(pareto["method"])
     assert set(pareto.loc[pareto["method"] == "itq", "seeds"]) == {2}
     assert set(pareto.loc[pareto["method"] == "pcah", "configuration"]) <= {"H=4", "H=8"}
-    summary = make_table("summary", "", ["toy"], metrics, [], [], per_query)
+    summary = make(report.summary)
     assert {"pcah", "spectral", "itq"} <= set(summary["method"])

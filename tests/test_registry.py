@@ -73,24 +73,31 @@ def demo_grid(config, name):
 
 
 @pytest.mark.parametrize("name", [n for n, e in REGISTRY.items() if not e.baseline])
-def test_folder_names_round_trip(repo, name):
+def test_a_key_names_its_folders_and_types_its_values(repo, name):
+    """A configuration's key (lshbench.layout) gives its folder name, distinct per configuration and with no comma,
+    and its values typed as the method declares them (the seed last): nothing is read back from a name."""
+    from lshbench.layout import Key
+    from lshbench.methods.registry import format_params
+
     entry = REGISTRY[name]
     config = small_config(repo)
     grid = demo_grid(config, name)
-    for params in entry.plan(grid, config["methods"][name]):
-        folder = entry.folder(params)
-        assert "," not in folder and entry.parse(folder) == params
-        seed = [int] if entry.seeded else []  # then the replicate's seed, for a randomised method
-        assert [type(v) for v in entry.parse(folder).values()] == [*entry.params.values(), *seed]
-    with pytest.raises(ValueError, match="does not have the parameters"):
-        entry.parse("Q=1")
+    planned = entry.plan(grid, config["methods"][name], [0, 1])
+    keys = [Key.of("d", "s", name, params) for params in planned]
+    assert [k.folder for k in keys] == [entry.folder(p) for p in planned]
+    assert len({k.folder for k in keys}) == len(keys) and not any("," in k.folder for k in keys)
+    seed = [int] if entry.seeded else []  # then the replicate's seed, for a randomised method
+    for key, params in zip(keys, planned):
+        assert key.settings == params and key.seed == params.get("seed")
+        assert [type(v) for v in key.settings.values()] == [*entry.params.values(), *seed]
+        assert key.configuration == format_params({k: v for k, v in params.items() if k != "seed"})
 
 
 def test_methods_the_demo_runs_only_in_the_hamming_protocol_have_no_grid_there(repo):
     from lshbench.config import hamming_plan
 
     config = small_config(repo)
-    ranked = {method for _, _, method, _, _ in hamming_plan(config)}
+    ranked = {key.method for _, key in hamming_plan(config)}
     for name in HAMMING_ONLY_IN_DEMO:
         assert name in REGISTRY and name in ranked
         assert not any(name in (d.get("grids") or {}) for d in config["datasets"]), \
@@ -107,9 +114,9 @@ def test_a_deterministic_method_runs_once_per_configuration():
     assert deterministic.plan({"H": [4, 8]}, {}, seeds=[0, 1]) == [{"H": 4}, {"H": 8}]
     assert [randomised.folder(p) for p in randomised.plan({"H": [4]}, {}, seeds=[0, 1])] == ["H=4_seed=0",
                                                                                            "H=4_seed=1"]
-    assert deterministic.folder({"H": 4}) == "H=4" and deterministic.parse("H=4") == {"H": 4}
-    with pytest.raises(ValueError, match="H=4_seed=0"):  # a deterministic method's folder holds no seed
-        deterministic.parse("H=4_seed=0")
+    assert deterministic.folder({"H": 4}) == "H=4"
+    with pytest.raises(ValueError, match="seed"):  # a deterministic method's folder holds no seed
+        deterministic.folder({"H": 4, "seed": 0})
 
 
 def test_keys_and_values_may_hold_underscores():
@@ -117,15 +124,12 @@ def test_keys_and_values_may_hold_underscores():
                    params={"H": int, "probes_radius": int, "networks": str, "center": bool},
                    grid={"H": {}, "probes_radius": {}}, settings={"networks": {}, "center": {}})
     params = {"H": 16, "probes_radius": 2, "networks": "per_table", "center": True, "seed": 3}
-    assert entry.parse(entry.folder(params)) == params
     assert entry.folder(params) == "H=16_probes_radius=2_networks=per_table_center=true_seed=3"
-    with pytest.raises(ValueError, match="center"):
-        entry.parse("H=16_probes_radius=2_networks=shared_center=maybe_seed=0")
 
 
 def test_plan_lists_every_configured_method(repo):
     config = small_config(repo)
-    methods = {m for _, _, m, _ in plan(config)}
+    methods = {k.method for k in plan(config)}
     assert methods == {n for n in REGISTRY if any(n in (d.get("grids") or {}) for d in config["datasets"])} | {
         "exact"}
 
@@ -259,7 +263,8 @@ def test_template_method_runs_through_the_workflow_path(template, tmp_path, monk
     import pandas as pd
 
     from builders import write_clustered_space
-    from lshbench.batch import Configuration, run_batch
+    from lshbench.batch import run_batch
+    from lshbench.layout import Key, configuration_folder, index_folder
     from lshbench.metrics import write_metrics
     from lshbench.split import query_split
     from lshbench.ranking import read_ranking
@@ -271,18 +276,19 @@ def test_template_method_runs_through_the_workflow_path(template, tmp_path, monk
     grid = {"B": [1, 4, 16], "L": [1, 3]}
     plan = template.plan(grid, {})
     assert [template.folder(p) for p in plan][:2] == ["B=1_L=1_seed=0", "B=1_L=3_seed=0"]
-    configs = [Configuration("toy", "raw", "template", template.folder(p)) for p in plan]
+    configs = [Key.of("toy", "raw", "template", p) for p in plan]
     run = lambda: run_batch(configs, gallery=gallery, query=query, exact_scores=exact,  # noqa: E731
                             inputs={"gallery": "gallery.parquet", "query": "query.parquet"}, settings={}, seed=0,
                             device=torch.device("cpu"), memory_mb=64, latency_queries=5, progress=False)
     assert [row["status"] for row in run()] == ["built"] * len(configs)
     for config in configs:  # the metrics job's work
-        write_metrics(config.metrics_folder, read_ranking(config.metrics_folder / "ranking.parquet"), gallery.labels,
-                      exact, query_split(query.ids, query.labels, 0.2))
+        folder = Path(configuration_folder(config))
+        write_metrics(folder, read_ranking(folder / "ranking.parquet"), gallery.labels, exact,
+                      query_split(query.ids, query.labels, 0.2))
 
     rows = []
     for params, config in zip(plan, configs):
-        index = load_index(config.index_folder)
+        index = load_index(Path(index_folder(config)))
         assert index.params() == {**params, "seed": 0}
         slabs = index.assignment.numpy()  # (L, N): per table, equal shares of the gallery
         for table in slabs:
@@ -295,14 +301,17 @@ def test_template_method_runs_through_the_workflow_path(template, tmp_path, monk
         found = index.candidates(torch.from_numpy(query.vectors))
         assert [set(found.row(i).tolist()) for i in range(len(query))] == expected
         brute = brute_force_metrics(gallery.vectors, gallery.labels, query.vectors, query.labels, expected, exact)
-        per_query = pd.read_parquet(config.metrics_folder / "per_query.parquet")
+        per_query = pd.read_parquet(Path(configuration_folder(config)) / "per_query.parquet")
         for name, values in brute.items():
-            np.testing.assert_allclose(per_query[name], values, atol=1e-6, err_msg=f"{config.params} {name}")
-        metrics = pd.read_csv(config.metrics_folder / "metrics.csv")
+            np.testing.assert_allclose(per_query[name], values, atol=1e-6, err_msg=f"{config.folder} {name}")
+        metrics = pd.read_csv(Path(configuration_folder(config)) / "metrics.csv")
         assert metrics.loc[0, "B"] == params["B"] and metrics.loc[0, "L"] == params["L"]
         assert metrics.loc[0, "mAP"] == pytest.approx(brute["average_precision"].mean(), abs=1e-6)
         rows.append(metrics)
     assert rows[0].loc[0, "mean_candidates"] == 400  # B=1: one slab, the whole gallery
-    cells = figure_cells(pd.concat(rows, ignore_index=True), "template")
+    from lshbench.evidence import read_metrics
+
+    assert read_metrics(configs).drop(columns="configuration").equals(pd.concat(rows, ignore_index=True))
+    cells = figure_cells(read_metrics(configs), "template")
     assert sorted(set(cells["value"])) == [1, 4, 16] and set(cells["block"]) == {"#Hashtables = 1", "#Hashtables = 3"}
     assert [row["status"] for row in run()] == ["kept"] * len(configs)  # nothing changed: nothing is rebuilt

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from lshbench import evaluate as evaluate_module
 from lshbench import kernels
 from lshbench import search as search_module
 from lshbench.evaluate import Evaluator
@@ -94,8 +93,15 @@ def test_the_timed_search_does_no_bookkeeping(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("bookkeeping inside the timed search")
 
-    for name in ("record", "record_flat", "rank_all", "rank_lists", "rank_buckets", "rank_dense", "rank"):
-        monkeypatch.setattr(evaluate_module.Evaluator, name, refuse)
+    from lshbench import rank_buckets, rank_dense, rank_lists, scoring
+
+    for module in (scoring, rank_lists, rank_buckets, rank_dense):  # the one record, wherever it was imported
+        for name in ("record", "record_rows"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, refuse)
+    for path in (rank_dense.DensePath, rank_lists.ListPath, rank_buckets.BucketPath):
+        monkeypatch.setattr(path, "block", refuse)
+    monkeypatch.setattr(rank_dense.DensePath, "rank_all", refuse)
     monkeypatch.setattr(kernels, "relevant_ranks", refuse)
     for name, index in indexes(gallery).items():
         timings = search_timings(Searcher(evaluator.gallery_unit, 64), index, queries, latency_queries=5)
@@ -103,7 +109,8 @@ def test_the_timed_search_does_no_bookkeeping(monkeypatch):
         assert timings["search_p50_ms"] > 0 and timings["candidate_seconds"] <= timings["search_seconds"], name
     loaded = subprocess.run([sys.executable, "-c", "import sys, lshbench.search; print(sorted(m for m in sys.modules "
                              "if m.startswith('lshbench')))"], capture_output=True, text=True, check=True).stdout
-    for module in ("lshbench.evaluate", "lshbench.ranking", "lshbench.metrics", "lshbench.kernels"):
+    for module in ("lshbench.evaluate", "lshbench.ranking", "lshbench.metrics", "lshbench.kernels",
+                   "lshbench.scoring", "lshbench.rank_dense", "lshbench.rank_lists", "lshbench.rank_buckets"):
         assert f"'{module}'" not in loaded
 
 

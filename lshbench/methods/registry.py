@@ -32,14 +32,6 @@ def format_params(params: Mapping) -> str:
     return "_".join(f"{key}={format_value(value)}" for key, value in params.items()) or "all"
 
 
-def cast(kind: type, text: str):
-    if kind is bool:
-        if text not in ("true", "false"):
-            raise ValueError(f"{text!r} is not true or false")
-        return text == "true"
-    return kind(text)
-
-
 @dataclass(frozen=True)
 class Training:
     """A step run once per (dataset, space, training settings) before the builds that share it, e.g. neural LSH's
@@ -130,43 +122,6 @@ class Method:
         if keys != self.folder_keys:
             raise ValueError(f"{self.name}: parameters {keys} are not its folder parameters {self.folder_keys}")
         return format_params(params)
-
-    def build_folder(self, text: str) -> str:
-        """A configuration's folder name without its query parameters: the index folder, one per build."""
-        params = self.parse(text)
-        return format_params({key: value for key, value in params.items() if key not in self.query})
-
-    def parse(self, text: str) -> dict:
-        """A folder name back to typed parameters (the seed included); a name with other keys is an error naming the
-        expected ones."""
-        return self._parse(text, self.folder_keys, "folder")
-
-    def parse_training(self, text: str) -> dict:
-        """A training folder name back to its typed settings (the training keys, in order, then the seed)."""
-        return self._parse(text, self.training_keys, "training folder")
-
-    @property
-    def training_keys(self) -> list[str]:
-        return [*self.training.keys, "seed"] if self.seeded else list(self.training.keys)
-
-    def _parse(self, text: str, keys: list[str], what: str) -> dict:
-        if not keys:
-            if text != "all":
-                raise ValueError(f"{self.name}: {what} '{text}' should be 'all' (no parameters)")
-            return {}
-        # anchored on the known keys, in order: a key may hold '_' (probes_radius), and so may a value (per_table)
-        match = re.fullmatch("_".join(f"{re.escape(key)}=(.+?)" for key in keys), text)
-        if match is None:
-            raise ValueError(f"{self.name}: {what} '{text}' does not have the parameters {keys} in order")
-        try:
-            return {key: cast(self.params.get(key, int), value) for key, value in zip(keys, match.groups())}
-        except ValueError as error:
-            raise ValueError(f"{self.name}: {what} '{text}': {error}") from None
-
-    def training_folder(self, text: str) -> str:
-        """A configuration's folder name restricted to its training keys: the folder of the training it uses."""
-        params = self.parse(text)
-        return format_params({key: params[key] for key in self.training_keys})
 
     def schema(self) -> tuple[dict, dict | None]:
         """JSON Schema of ``methods.<name>`` and of ``datasets[].grids.<name>`` (None without a grid)."""

@@ -4,7 +4,8 @@ and timings.csv."""
 
 import json
 
-from lshbench import threads, workflow
+from lshbench import layout, threads, workflow
+from lshbench.config import hamming_builds
 from lshbench.device import resolve_device
 from lshbench.hamming_protocol import run_hamming
 from lshbench.io import atomic_path, read_embeddings
@@ -15,10 +16,10 @@ def main(sm):
     threads.use(sm.threads)
     device = resolve_device(sm.config["device"])
     gallery, query = read_embeddings(sm.input.gallery), read_embeddings(sm.input.query)
-    trained = {path.split("/")[-2]: path for path in getattr(sm.input, "trained", [])}
-    frames = run_hamming(w.dataset, w.space, w.method, [tuple(b) for b in json.loads(sm.params.builds)], gallery,
-                         query, settings=json.loads(sm.params.settings), trained=trained, device=device,
-                         R=sm.params.R, radius=sm.params.radius)
+    builds = hamming_builds(sm.config, w.dataset, w.space, w.method, json.loads(sm.params.builds))
+    trained = {key.training: layout.training_file(*key.job, key.training, "model.npz") for _, key in builds}
+    frames = run_hamming(builds, gallery, query, settings=json.loads(sm.params.settings), trained=trained,
+                         device=device, R=sm.params.R, radius=sm.params.radius)
     with atomic_path(sm.output.per_query) as tmp:
         frames["per_query"].to_parquet(tmp, index=False)
     for name in ("metrics", "curves", "timings"):

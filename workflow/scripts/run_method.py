@@ -3,8 +3,9 @@ the manifest lists each configuration as kept (current) or built."""
 
 import json
 
-from lshbench import workflow
-from lshbench.batch import Configuration, run_batch
+from lshbench import layout, workflow
+from lshbench.batch import run_batch
+from lshbench.config import job_keys
 from lshbench.device import resolve_device
 from lshbench.io import atomic_path, read_embeddings, read_neighbours
 from lshbench.methods import method
@@ -17,11 +18,10 @@ def main(sm):
     query_ids, _, exact_scores = read_neighbours(sm.input.exact)
     if not (query_ids == query.ids).all():
         raise RuntimeError(f"{sm.input.exact} was computed for other queries than {sm.input.query}; delete it to rerun")
-    entry = method(w.method)
+    configurations = job_keys(sm.config, w.dataset, w.space, w.method, sm.params.configurations)
     trained = {}
-    if entry.training is not None:
-        trained = {path.split("/")[-2]: path for path in sm.input.trained}
-    configurations = [Configuration(w.dataset, w.space, w.method, p) for p in sm.params.configurations]
+    if method(w.method).training is not None:
+        trained = {k.training: layout.training_file(*k.job, k.training, "model.npz") for k in configurations}
     rows = run_batch(configurations, gallery=gallery, query=query, exact_scores=exact_scores,
                      inputs={"gallery": sm.input.gallery, "query": sm.input.query, "exact": sm.input.exact},
                      settings=json.loads(sm.params.settings), seed=sm.params.seed, device=device,

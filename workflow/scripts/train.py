@@ -1,6 +1,6 @@
 """A method's training step on one space's gallery (neural LSH's networks), reused by every build of its folder.
 
-The settings come from the folder name, typed by the method's registry entry; the arrays go to model.npz, one row per
+The settings are those of the configurations of the plan that train in this folder (lshbench.config.training_key); the arrays go to model.npz, one row per
 epoch to history.csv."""
 
 import numpy as np
@@ -10,13 +10,15 @@ import torch
 from lshbench import workflow
 from lshbench.device import resolve_device
 from lshbench.io import atomic_path, read_embeddings
+from lshbench.config import training_key
 from lshbench.methods import method
 
 
 def main(sm):
-    entry = method(sm.wildcards.method)
-    settings = entry.parse_training(sm.wildcards.params)
-    seed = settings.pop("seed", sm.params.seed)  # the replicate's seed (the folder name's seed=N)
+    w = sm.wildcards
+    entry = method(w.method)
+    settings = training_key(sm.config, w.dataset, w.space, w.method, w.params).training_settings
+    seed = settings.pop("seed", sm.params.seed)  # the replicate's seed
     device = resolve_device(sm.config["device"])
     gallery = read_embeddings(sm.input.gallery)
     x, y = torch.from_numpy(gallery.vectors), torch.from_numpy(gallery.labels)

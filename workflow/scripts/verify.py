@@ -4,12 +4,13 @@ import logging
 import sys
 
 from lshbench import workflow
+from lshbench.targets import stale_outputs, verify_spec
 from lshbench.verify import verify_outputs, verify_results
 
 
 def main(sm):
-    problems, checked = verify_results(sm.params.embeddings, sm.params.plan)
-    more, counted = verify_outputs(sm.params.outputs)
+    problems, checked = verify_results(sm.config)
+    more, counted = verify_outputs(verify_spec(sm.config, stale_outputs(sm.config)))
     problems, checked = problems + more, checked + counted
     for problem in problems:
         logging.error(problem)
