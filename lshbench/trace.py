@@ -5,8 +5,8 @@ For a row of ``summary``, ``pareto``, ``significance``, a figure table (``figure
 config's plan: lshbench.layout) and, per replicate, the files that hold it: metrics.csv (what the configuration is and
 its means), per_query.parquet (each query's values, with its split), ranking.parquet (what each query retrieved),
 timings.csv, provenance.json (everything its results depend on) and its index folder. Read with the same config
-files as the run (the project's config.yaml, then each ``--configfile`` over it), from the folder the run wrote
-``results/`` in.
+files as the run (the run folder's config.yaml, else the project's, then each ``--configfile`` over it), from the
+folder the run wrote ``results/`` in (``--directory``).
 """
 
 from __future__ import annotations
@@ -24,18 +24,18 @@ ROOT = Path(__file__).resolve().parent.parent
 FILES = ("metrics.csv", "per_query.parquet", "ranking.parquet", "timings.csv", "provenance.json")
 
 
-def read_config(files: list[str | Path]) -> dict:
-    """The config a run of these config files uses: the project's config.yaml (or the working directory's), each
-    file over it as Snakemake merges them, validated with the schema's defaults filled in."""
+def read_config(files: list[str | Path], directory: str | Path = ".") -> dict:
+    """The config a run of these config files in ``directory`` used: its config.yaml (else the project's), each file
+    over it as Snakemake merges them, validated with the schema's defaults filled in."""
     import yaml
     from snakemake.utils import update_config
 
     from .config import check, validate
 
-    base = Path("config.yaml") if Path("config.yaml").is_file() else ROOT / "config.yaml"
-    config = yaml.safe_load(base.read_text())
+    base = Path(directory, "config.yaml")
+    config = yaml.safe_load((base if base.is_file() else ROOT / "config.yaml").read_text()) or {}
     for path in files:
-        update_config(config, yaml.safe_load(Path(path).read_text()))
+        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
     validate(config, ROOT / "schemas" / "config.schema.yaml")
     check(config)
     return config
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--directory", default=".", help="the folder holding results/ (default: here)")
     args = parser.parse_args(argv)
     try:
-        lines = chain(read_config(args.configfile), args.table, args.row, args.directory)
+        lines = chain(read_config(args.configfile, args.directory), args.table, args.row, args.directory)
     except (ValueError, OSError) as error:
         print(f"lshbench.trace: {error}", file=sys.stderr)
         return 2

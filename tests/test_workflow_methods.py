@@ -430,3 +430,23 @@ def test_adding_a_seed_builds_only_that_seed(workdir, tmp_path):
     rows = [pd.read_csv(copy_root / "results" / "digits" / "metrics" / "small" / "kmeans" / f"K=10_probes=1_seed={s}"
                         / "metrics.csv").precision_at_10[0] for s in (0, 1)]
     assert figure1.loc[0, "digits K=10"] == round(100 * (rows[0] + rows[1]) / 2, 2)  # the mean over seeds
+
+
+def test_trace_names_the_files_behind_a_row(workdir, repo):
+    """`python -m lshbench.trace` on a summary row and a figure row: the configurations of the row (from the plan),
+    each replicate's files, all there."""
+    summary = pd.read_csv(workdir / "results" / "tables" / "summary.csv")
+    row = int(summary.index[(summary.method == "kmeans")][0])
+    command = [sys.executable, "-m", "lshbench.trace", "summary", str(row), "--configfile",
+               str(workdir / "test-config.yaml"), "--directory", str(workdir)]
+    printed = subprocess.run(command, cwd=repo, capture_output=True, text=True, check=True).stdout
+    space, configuration = summary.space[row], summary.configuration[row]
+    folder = workdir / "results" / "digits" / "metrics" / space / "kmeans" / f"{configuration}_seed=0"
+    for name in ("metrics.csv", "per_query.parquet", "ranking.parquet", "timings.csv", "provenance.json"):
+        assert f"    {folder / name}\n" in printed
+    assert "(missing)" not in printed and printed.count("\n- ") == 1  # one seed: one configuration file set
+    figure = subprocess.run([*command[:4], "figure1_kmeans", "0", *command[6:]], cwd=repo, capture_output=True,
+                            text=True, check=True).stdout
+    assert figure.count("\n- ") == 2 and "/kmeans/K=5_probes=1_seed=0/metrics.csv" in figure  # K=5, K=10 of a block
+    refused = subprocess.run([*command[:4], "summary", "999", *command[6:]], cwd=repo, capture_output=True, text=True)
+    assert refused.returncode == 2 and "has rows 0 to" in refused.stderr

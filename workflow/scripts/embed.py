@@ -2,9 +2,8 @@
 
 import json
 import logging
-from pathlib import Path
 
-from lshbench import workflow
+from lshbench import layout, workflow
 from lshbench.code import rule_files, write_code_record
 from lshbench.sources import open_split, source
 from lshbench.models import weights_kind
@@ -14,7 +13,7 @@ from lshbench.embed import build_model, embed_split, resolve_device
 def main(sm):
     p = sm.params
     dataset = json.loads(p.dataset)
-    split = open_split(dataset, Path(sm.input.manifest).parent, sm.wildcards.split, image_size=p.image_size)
+    split = open_split(dataset, layout.download_folder(sm.wildcards.dataset), sm.wildcards.split, image_size=p.image_size)
     named = p.weights if weights_kind(p.weights) == "named" else None
     model = build_model(p.arch, sm.input.weights or None, seed=p.seed, weights_name=named)
     workers = sm.config["embedding"]["num_workers"]
