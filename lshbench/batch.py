@@ -189,9 +189,12 @@ def write_ranking_files(config: Key, index, ranking: Ranking, timings: dict, gal
     folder = Path(layout.configuration_folder(config))
     folder.mkdir(parents=True, exist_ok=True)
     ranking.query_ids = query.ids
+    # what an approximate index evaluated to find its candidates beside them (lshbench.methods.ann), if it says
+    statistics = index.search_statistics(torch.from_numpy(query.vectors)) if hasattr(index, "search_statistics") \
+        else {}
     ranking.metadata = {
         "row": {"dataset": config.dataset, "space": config.space, "dim": gallery.dim, "method": config.method,
-                "params": config.folder, **index.params()},
+                "params": config.folder, **index.params(), **statistics},
         "n_gallery": len(gallery), "latency_queries": timings["latency_queries"], "index_bytes": index_bytes,
     }
     write_ranking(folder / "ranking.parquet", ranking)

@@ -157,6 +157,18 @@ def spaces(config: dict) -> list[str]:
     return list(dict.fromkeys(model_spaces(config) + imported))
 
 
+def space_dim(config: dict, space: str) -> int | None:
+    """The dimension of an embedding space where the config says it (a ResNet's features, a PCA to fixed dims); None
+    where only the data will (other architectures, PCA to a share of the variance, imported features)."""
+    for model in config["models"]:
+        if space == model["name"]:
+            return FEATURE_DIMS.get(model["arch"])
+        if space in pca_space_names(model):
+            _, kind, value = parse_pca_space(space)
+            return int(value) if kind == "dims" else None
+    return None
+
+
 def data_settings(config: dict, dataset: dict) -> dict:
     """A dataset's data settings with the global seed: what its download, embedding and pictures depend on. Its method
     grids and Hamming settings are left out: changing them must not re-download or re-embed."""
@@ -356,7 +368,9 @@ def check_methods(config: dict) -> None:
         for name, grid in (dataset.get("grids") or {}).items():
             where = f"datasets[{i}] ('{dataset['name']}').grids.{name}"
             try:
-                REGISTRY[name].checks(config["methods"][name], grid, split_sizes(dataset, config.get("scale", 1.0)),
-                                      where)
+                here = [sp for sp in config["methods"][name].get("spaces", []) if sp in dataset_spaces(config, dataset)]
+                sizes = {**(split_sizes(dataset, config.get("scale", 1.0)) or {}),
+                         "dims": {sp: space_dim(config, sp) for sp in here}}
+                REGISTRY[name].checks(config["methods"][name], grid, sizes, where)
             except ValueError as error:
                 raise ConfigError(str(error)) from None

@@ -26,6 +26,7 @@ import pandas as pd
 from . import layout
 from .layout import Key
 from .methods import REGISTRY
+from .methods.registry import FAMILIES
 from .metrics import AGGREGATES, flagged
 from .split import TEST, VALIDATION
 
@@ -257,7 +258,8 @@ def summary(metrics: pd.DataFrame, per_query, datasets: list[str]) -> pd.DataFra
         split = splits[row["dataset"]]
         low, high = bounds[criterion].get(key, (np.nan, np.nan))
         scale = shown_scale(criterion)
-        return {"dataset": row["dataset"], "method": row["method"], "budget": budget_label, "chosen_by": criterion,
+        return {"dataset": row["dataset"], "method": row["method"], "family": REGISTRY[row["method"]].family,
+                "budget": budget_label, "chosen_by": criterion,
                 "chosen_on": "no choice" if budget_label == "all" else queries_label(split, choosing_split(split)),
                 "reported_on": queries_label(split, TEST),
                 "space": row["space"], "configuration": row["configuration"], "seeds": int(row["seeds"]),
@@ -278,11 +280,11 @@ def summary(metrics: pd.DataFrame, per_query, datasets: list[str]) -> pd.DataFra
                     chosen = choose(own, budget, criterion)
                     if chosen is not None:
                         rows.append(line(chosen, label, criterion))
-    columns = ["dataset", "method", "budget", "chosen_by", "chosen_on", "reported_on", "space", "configuration",
-               "seeds", "value", "seed_ci_low", "seed_ci_high", "query_ci_low", "query_ci_high", *shown,
+    columns = ["dataset", "method", "family", "budget", "chosen_by", "chosen_on", "reported_on", "space",
+               "configuration", "seeds", "value", "seed_ci_low", "seed_ci_high", "query_ci_low", "query_ci_high", *shown,
                "candidates_percent"]
     table = pd.DataFrame(rows, columns=columns)
-    for column in columns[9:]:
+    for column in columns[10:]:
         table[column] = table[column].astype(float).round(3 if column == "candidates_percent" else 2)
     return table
 
@@ -304,7 +306,8 @@ def pareto(metrics: pd.DataFrame, per_query, datasets: list[str]) -> pd.DataFram
             front = pareto_front(own["candidates_fraction"].to_numpy(float), own["recall_at_10"].to_numpy(float))
             for i in front:
                 row = reported.loc[tuple(own.iloc[i][k] for k in CONFIGURATION_KEYS)]
-                rows.append({"dataset": dataset, "method": method, "space": row["space"],
+                rows.append({"dataset": dataset, "method": method, "family": REGISTRY[method].family,
+                             "space": row["space"],
                              "configuration": row["configuration"],
                              "chosen_on": queries_label(split, choosing_split(split)),
                              "reported_on": queries_label(split, TEST), "seeds": int(row["seeds"]),
@@ -313,7 +316,7 @@ def pareto(metrics: pd.DataFrame, per_query, datasets: list[str]) -> pd.DataFram
                              "seed_ci_low": round(100 * row["recall_at_10_low"], 2),
                              "seed_ci_high": round(100 * row["recall_at_10_high"], 2),
                              "mAP_all": round(100 * row["mAP_all"], 2)})
-    return pd.DataFrame(rows, columns=["dataset", "method", "space", "configuration", "chosen_on", "reported_on",
+    return pd.DataFrame(rows, columns=["dataset", "method", "family", "space", "configuration", "chosen_on", "reported_on",
                                        "seeds", "candidates_percent", "recall_at_10", "seed_ci_low", "seed_ci_high",
                                        "mAP_all"])
 
@@ -346,12 +349,21 @@ def label(row) -> str:
     return f"{row['method']} {row['configuration']} ({row['space']}, {row['budget']})"
 
 
+def best_of(chosen: list[pd.Series], family: str) -> pd.Series | None:
+    """The chosen configuration of a family: its methods' chosen configuration of the highest validation mAP_all
+    (ties: registry order)."""
+    own = [r for r in chosen if REGISTRY[r["method"]].family == family and not REGISTRY[r["method"]].baseline]
+    return max(own, key=lambda r: r["mAP_all"]) if own else None
+
+
 def significance(metrics: pd.DataFrame, per_query: list, datasets: list[str]) -> pd.DataFrame:
     """Per dataset, every pair of methods' chosen configurations (``chosen_configurations``, chosen on the
     validation queries), and each against exact search on its space, compared on the test queries' AP (over all
     relevant), P@10 and recall@10 averaged over seeds: the difference of means (a - b), its paired bootstrap 95%
     interval, the paired randomisation test's p-value and Holm's adjustment over all comparisons of the dataset;
-    significant when the adjusted p < 0.05."""
+    significant when the adjusted p < 0.05. ``comparison`` says which: two methods, one against exact search, or
+    a family's chosen configuration (``best_of``) against the best hashing method's (a: the family's, b: hashing's):
+    is hashing worth using at all."""
     from .stats import holm, paired_test
 
     frames, configs, _, splits = chosen_and_reported(metrics, per_query)
@@ -361,10 +373,20 @@ def significance(metrics: pd.DataFrame, per_query: list, datasets: list[str]) ->
         chosen = chosen_configurations(configs, dataset)
         methods = [r for r in chosen if not REGISTRY[r["method"]].baseline]
         exact = {r["space"]: r for r in chosen if REGISTRY[r["method"]].baseline}
-        pairs = [(a, b) for i, a in enumerate(methods) for b in methods[i + 1:]]
-        pairs += [(a, exact[a["space"]]) for a in methods if a["space"] in exact]
+        hashing = best_of(chosen, "hashing")
+        bests = {f: best_of(chosen, f) for f in FAMILIES if f not in ("hashing", "exact")} if hashing is not None \
+            else {}
+        family_of = {id(best): f for f, best in bests.items() if best is not None}
+        pairs = []
+        for i, a in enumerate(methods):
+            for b in methods[i + 1:]:
+                if id(b) in family_of and b is not hashing and a is hashing:
+                    a, b = b, a  # a family's best first, against the best hashing method
+                kind = f"best {family_of[id(a)]} vs best hashing" if id(a) in family_of and b is hashing else "pair"
+                pairs.append((a, b, kind))
+        pairs += [(a, exact[a["space"]], "against exact") for a in methods if a["space"] in exact]
         found = []
-        for a, b in pairs:
+        for a, b, kind in pairs:
             key_a, key_b = (tuple(r[k] for k in CONFIGURATION_KEYS) for r in (a, b))
             if key_a not in averaged or key_b not in averaged:
                 continue
@@ -372,7 +394,9 @@ def significance(metrics: pd.DataFrame, per_query: list, datasets: list[str]) ->
                 column, scale = compared.of, shown_scale(compared.name)
                 x, y = averaged[key_a][column].to_numpy(float), averaged[key_b][column].to_numpy(float)
                 test = paired_test(x, y, resamples=TEST_RESAMPLES, seed=BOOTSTRAP_SEED)
-                found.append({"dataset": dataset, "measure": column, "a": label(a), "b": label(b),
+                found.append({"dataset": dataset, "measure": column, "comparison": kind, "a": label(a),
+                              "family_a": REGISTRY[a["method"]].family, "b": label(b),
+                              "family_b": REGISTRY[b["method"]].family,
                               "chosen_on": queries_label(splits[dataset], choosing_split(splits[dataset])),
                               "reported_on": queries_label(splits[dataset], TEST),
                               "mean_a": scale * x.mean(), "mean_b": scale * y.mean(),
@@ -384,8 +408,8 @@ def significance(metrics: pd.DataFrame, per_query: list, datasets: list[str]) ->
                 f["p_holm"] = float(p)
                 f["significant"] = "yes" if p < ALPHA else "no"
             rows += found
-    columns = ["dataset", "measure", "a", "b", "chosen_on", "reported_on", "mean_a", "mean_b", "difference", "ci_low",
-               "ci_high", "p_value", "p_holm", "significant"]
+    columns = ["dataset", "measure", "comparison", "a", "family_a", "b", "family_b", "chosen_on", "reported_on",
+               "mean_a", "mean_b", "difference", "ci_low", "ci_high", "p_value", "p_holm", "significant"]
     table = pd.DataFrame(rows, columns=columns)
     for column in ("mean_a", "mean_b", "difference", "ci_low", "ci_high"):
         table[column] = table[column].astype(float).round(2)

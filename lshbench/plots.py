@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .methods import REGISTRY  # noqa: E402
+from .methods.registry import FAMILIES  # noqa: E402
 from .evidence import pareto_front  # noqa: E402
 from .evidence import replicates  # noqa: E402
 from .tables import METRICS  # noqa: E402
@@ -61,7 +62,15 @@ def method_plot(metrics: pd.DataFrame, dataset: str, method: str, path: str | os
     plt.close(figure)
 
 
-EXACT_MARKERS = ("*", "P", "X", "D", "s", "^")
+EXACT_MARKERS = ("*", "P", "X", "h", "p", "8")
+# one marker shape per family of methods (lshbench.methods.registry.FAMILIES; exact search: EXACT_MARKERS per space)
+FAMILY_MARKERS = {"clustering": "s", "hashing": "o", "quantisation": "^", "graph": "D", "exact": "*"}
+
+
+def by_family(methods) -> list[str]:
+    """Methods grouped by family (FAMILIES' order), registry order within one: the legends' order."""
+    return sorted((m for m in REGISTRY if m in set(methods)),
+                  key=lambda m: FAMILIES.index(REGISTRY[m].family))
 
 
 def _scatter_panels(rows: pd.DataFrame, panels, title: str, path: str | os.PathLike) -> None:
@@ -73,11 +82,12 @@ def _scatter_panels(rows: pd.DataFrame, panels, title: str, path: str | os.PathL
     for axis, (x, y, x_label, y_label) in zip(axes, panels):
         scale = 100 if x == "candidates_fraction" else 1
         baseline = rows["method"].map(lambda m: REGISTRY[m].baseline).astype(bool)
-        for method in (m for m in REGISTRY if m in set(rows.loc[~baseline, "method"])):  # registry order
+        for method in by_family(set(rows.loc[~baseline, "method"])):
             group = rows[rows["method"] == method].reset_index(drop=True)
-            colour = REGISTRY[method].colour
-            axis.errorbar(scale * group[x], 100 * group[y], yerr=_error(group, y), label=method, marker="o",
-                          markersize=4, linestyle="none", color=colour, alpha=0.7, capsize=2)
+            colour, family = REGISTRY[method].colour, REGISTRY[method].family
+            axis.errorbar(scale * group[x], 100 * group[y], yerr=_error(group, y), label=f"{family}: {method}",
+                          marker=FAMILY_MARKERS[family], markersize=4, linestyle="none", color=colour, alpha=0.7,
+                          capsize=2)
             sign = -1 if x == "qps" else 1  # the frontier: fewer candidates, or more queries per second, is better
             front = pareto_front(sign * group[x].to_numpy(float), group[y].to_numpy(float))
             axis.plot(scale * group[x].to_numpy(float)[front], 100 * group[y].to_numpy(float)[front], color=colour,

@@ -151,13 +151,17 @@ def test_default_config_dry_runs_offline(tmp_path, repo):
     hyperplane = 3 * (5 + 5 + 4) * seeds  # Figure 2: L in 3, 6, 12
     neural = 2 * (4 + 4 + 3) * seeds  # Figure 4, standardised and as the report (standardize: [true, false])
     exact = 3 * 3  # resnet18, resnet18-pca248, resnet50 on each dataset
+    # the ANN indexes on ResNet-18 (CIFAR-10, CIFAR-100; ImageNet): IVF-PQ and RaBitQ seeded, HNSW deterministic
+    ivfpq = (2 * (2 * 7 * 2) + 1 * 5 * 2) * seeds  # M in 32, 64 on CIFAR; nprobe x rerank
+    rabitq = (2 * (7 * 2) + 5 * 2) * seeds
+    hnsw = 2 * (2 * 7) + 4  # M in 8, 32 on CIFAR x efSearch; ImageNet: 4 efSearch
     assert counts["train"] == 2 * 3 * seeds  # a network per standardize value, dataset and seed
     # one job per dataset, space and method builds and evaluates all of that grid's configurations
-    assert counts["run_method"] == 3 * (2 + 1 + 1 + 3)  # k-means on 2 spaces, hyperplanes, neural, exact on 3
+    assert counts["run_method"] == 3 * (2 + 1 + 1 + 3 + 3)  # k-means on 2 spaces, hyperplanes, neural, exact on 3, ANN
     assert counts["metrics"] == counts["run_method"]  # each method job's metrics, derived from its rankings
     config = yaml.safe_load((repo / "config.yaml").read_text())
     validate(config, repo / "schemas" / "config.schema.yaml")
-    assert len(plan(config)) == kmeans + hyperplane + neural + exact
+    assert len(plan(config)) == kmeans + hyperplane + neural + exact + ivfpq + rabitq + hnsw
     assert counts["exact_neighbours"] == 3 * 3
 
 

@@ -27,13 +27,14 @@ def test_each_rule_file_holds_the_rules_its_name_says():
 
 
 def test_an_embeddings_folder_has_one_wildcard_name():
+    """Every path of results/ and resources/ in the rules comes from lshbench/layout.py (only logs and benchmark
+    TSVs are spelled out), and the space segment is one wildcard name, {space}, everywhere."""
     text = "".join(p.read_text() for p in RULES.glob("*.smk"))
-    patterns = re.findall(r'(?<!f)"(results/\{dataset\}/[^"]*)"', text)  # the rules' paths, not Python f-strings
-    assert len(patterns) > 10
-    segments = {re.match(r"results/\{dataset\}/embeddings/([^/]+)/", p).group(1) for p in patterns
-                if "/embeddings/" in p}
-    assert segments == {"{space}"}, segments
-    assert not [p for p in patterns if "{model}" in p]
+    literal = re.findall(r'"((?:results|resources)/[^"]*)"', text)
+    assert all(p.startswith(("results/logs/", "results/benchmarks/")) for p in literal), literal
+    spaces = re.findall(r'layout\.\w+\(\s*"\{dataset\}",\s*"(\{\w+\})"', text)
+    assert len(spaces) > 10 and set(spaces) == {"{space}"}, spaces
+    assert "{model}" not in text
 
 
 def test_resources_are_declared_once():

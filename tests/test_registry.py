@@ -162,7 +162,8 @@ def test_params_travel_once_and_load_rebuilds(repo, name, tmp_path):
     grid = demo_grid(config, name)
     params = entry.plan(grid, config["methods"][name])[0] if not entry.baseline else {}
     generator = torch.Generator().manual_seed(0)
-    gallery, labels = torch.randn(200, 32, generator=generator).relu(), torch.randint(5, (200,), generator=generator)
+    # 300: IVF-PQ's sub-quantisers of 8 bits train 256 centroids each
+    gallery, labels = torch.randn(300, 32, generator=generator).relu(), torch.randint(5, (300,), generator=generator)
     queries = torch.randn(20, 32, generator=generator).relu()
     settings = entry.build_settings(config["methods"][name], grid) if not entry.baseline else {}
     cls = entry.index_class()

@@ -37,7 +37,7 @@ class Exact(Index):
 
 
 METHOD = register(Method(
-    name="exact", order=0, title="exact search", index="Exact", module=__name__, params={}, baseline=True,
+    name="exact", order=0, title="exact search", index="Exact", module=__name__, params={}, baseline=True, family="exact",
     colour="black",
     settings={"enabled": {"type": "boolean", "default": True,
                           "description": "exact search on every space any method uses"}},

@@ -335,7 +335,7 @@ def _kmeans_settings(settings: dict, grid: dict) -> dict:
 
 def _kmeans_checks(settings: dict, grid: dict, sizes: dict | None, where: str) -> None:
     for K in grid.get("K", []):
-        if sizes is not None and K > sizes["gallery"]:
+        if (sizes or {}).get("gallery") is not None and K > sizes["gallery"]:
             raise ValueError(f"{where}.K: {K} exceeds the {sizes['gallery']} gallery images of this dataset; "
                              f"choose K <= {sizes['gallery']}")
         for probes in settings["probes"]:
@@ -351,7 +351,7 @@ def _kmeans_block(row) -> str:
 
 
 METHOD = register(Method(
-    name="kmeans", order=1, title="k-means", index="KMeans", module=__name__,
+    name="kmeans", order=1, title="k-means", index="KMeans", module=__name__, family="clustering",
     params={"K": int, "probes": int},
     grid={"K": values_of(int, minimum=1),
           "algorithm": {"enum": list(ALGORITHMS),

@@ -88,6 +88,7 @@ class Method:
     # are B bits, from B and the method's settings; the Hamming-ranking protocol (lshbench.hamming) ranks by them.
     hamming: Callable[[int, dict], dict] | None = None
     order: int = 100  # position in the summary, the plots' legends and the plan (the report's methods first)
+    family: str = "hashing"  # FAMILIES: the plots' marker shape, a column of the summary, pareto and significance
 
     def plan(self, grid: dict, settings: dict, seeds=(0,)) -> list[dict]:
         """The folder parameters of every configuration of this method on one dataset, in a stable order, each
@@ -150,6 +151,9 @@ def values_of(kind: type, description: str = "", **bounds) -> dict:
 
 
 REGISTRY: dict[str, Method] = {}
+# What a method is, for a reader choosing one: exact search, clusters, binary codes in hash tables, compressed codes in
+# inverted lists, a graph (ann-benchmarks and VIBE group their indexes the same way).
+FAMILIES = ("exact", "clustering", "hashing", "quantisation", "graph")
 
 
 def register(method: Method) -> Method:
@@ -169,6 +173,8 @@ def register(method: Method) -> Method:
 def check_entry(method: Method) -> None:
     """What the tables, plots and folder names rely on, checked when a method registers (docs/methods.md)."""
     where = f"method '{method.name}'"
+    if method.family not in FAMILIES:
+        raise ValueError(f"{where}: family {method.family!r} is not one of {FAMILIES}")
     odd = {k: v for k, v in method.params.items() if v not in TYPES}
     if odd:
         raise ValueError(f"{where}: folder parameter types {odd} are not int, float, bool or str (folder names are "
