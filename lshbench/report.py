@@ -256,7 +256,8 @@ def plots_of(config: dict) -> dict[str, Entry]:
         here = tuple(k for k in keys if k.dataset == d)
         for m in dict.fromkeys(k.method for k in here):
             if not REGISTRY[m].baseline:
-                out[f"{d}_{m}"] = Entry(f"{d}_{m}", method_plot(d, m), caption_text("plot_method"), "Plots", d,
+                out[f"{d}_{m}"] = Entry(f"{d}_{m}", method_plot(d, m), caption_text("plot_method"),
+                                        f"Plots: {REGISTRY[m].family}", d,
                                         keys=tuple(k for k in here if k.method == m or REGISTRY[k.method].baseline))
         if here and has_images(dataset):
             out[f"{d}_retrieved"] = Entry(f"{d}_retrieved", retrieved_plot, caption_text("plot_retrieved"), "Plots",

@@ -119,6 +119,7 @@ def test_summary_picks_the_best_within_each_budget(tmp_path):
     assert chosen.query_ci_low < chosen.value < chosen.query_ci_high
     assert (chosen.chosen_on, chosen.reported_on) == ("validation, 100 queries", "test, 400 queries")
     assert table.method.iloc[0] == "exact" and table.chosen_on.iloc[0] == "no choice"
+    assert dict(zip(table.method, table.family)) == {"exact": "exact", "kmeans": "clustering"}
 
 
 def test_pareto_table_keeps_the_frontier(tmp_path):
@@ -162,6 +163,11 @@ def test_significance_finds_a_real_difference_and_holm_adjusts(tmp_path):
     assert pair.significant == "yes" and pair.ci_low < pair.difference < pair.ci_high
     assert abs(pair.difference - 5.0) < 1  # the true difference, up to the test queries' noise
     assert (table.p_holm >= table.p_value).all() and len(table) == 3 * 3  # 1 pair + 2 against exact, 3 measures
+    # the pair is also the best clustering method's against the best hashing method's: is hashing worth it
+    family = table[table.comparison == "best clustering vs best hashing"]
+    assert len(family) == 3 and family.a.str.startswith("kmeans").all()
+    assert set(family.family_a) == {"clustering"} and set(family.family_b) == {"hashing"}
+    assert set(table.comparison) == {"best clustering vs best hashing", "against exact"}
 
 
 def test_significance_without_a_difference_is_not_significant(tmp_path):
