@@ -9,8 +9,7 @@ scanned by an inverted file, graph distances by HNSW: its ``ndis`` statistics) i
 average (``distances_per_query`` in metrics.csv).
 
 The index is saved whole, ``faiss.serialize_index``'s bytes as one uint8 array (``faiss.npy``), and loads back with
-``faiss.deserialize_index``; its size is the serialised index's. FAISS's threads follow the job's (lshbench.threads
-sets OpenMP's pool through threadpoolctl).
+``faiss.deserialize_index``; its size is the serialised index's. FAISS's threads follow the job's (``faiss_module``).
 """
 
 from __future__ import annotations
@@ -26,11 +25,14 @@ torch = lazy_import("torch")
 
 
 def faiss_module():
+    """FAISS, its OpenMP pool at the job's thread count (torch's: lshbench.threads.use sets it from the rule's
+    ``threads``). Its wheel brings its own OpenMP library, loaded only here, after the job set its pools."""
     try:
         import faiss
     except ImportError as error:  # a dependency of the package: only a broken environment lacks it
         raise ImportError("faiss is not installed: pip install faiss-cpu (a dependency of lshbench; on a GPU machine "
                           "faiss-gpu works too, see docs/methods.md)") from error
+    faiss.omp_set_num_threads(torch.get_num_threads())
     return faiss
 
 
