@@ -36,9 +36,9 @@ def use(threads: int) -> int:
 
     controller = ThreadpoolController()
     controller.limit(limits=threads)  # not entered as a context: the limits stay until changed
-    numpy_dir = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))
+    numpy_dir = os.path.dirname(os.path.dirname(os.path.realpath(np.__file__)))  # real paths: a linked venv too
     numpy_blas = [lib.filepath for lib in controller.select(user_api="blas").lib_controllers
-                  if os.path.relpath(lib.filepath, numpy_dir).startswith("numpy")]
+                  if os.path.relpath(os.path.realpath(lib.filepath), numpy_dir).startswith("numpy")]
     if numpy_blas:
         controller.select(filepath=numpy_blas).limit(limits=1)
     _applied = threads

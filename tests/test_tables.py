@@ -24,7 +24,9 @@ def metrics_row(**values):
             "precision_at_10": 0.5, "precision_at_50": 0.4, "strict_precision_at_10": 0.5,
             "strict_precision_at_50": 0.3, "mAP": 0.3, "mAP_all": 0.2, "recall_at_10": 0.9, "recall_at_50": 0.8,
             "candidates_fraction": 0.1, "build_seconds": 1.0, "search_p50_ms": 0.5}
-    return {**base, **values}
+    row = {**base, **values}
+    # one replicate, no seed in its folder name: its configuration (lshbench.evidence.read_metrics) is its params
+    return {**row, "configuration": row["params"]}
 
 
 def test_report_numbers_are_all_there():

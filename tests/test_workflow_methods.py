@@ -445,8 +445,8 @@ def test_trace_names_the_files_behind_a_row(workdir, repo):
     for name in ("metrics.csv", "per_query.parquet", "ranking.parquet", "timings.csv", "provenance.json"):
         assert f"    {folder / name}\n" in printed
     assert "(missing)" not in printed and printed.count("\n- ") == 1  # one seed: one configuration file set
-    figure = subprocess.run([*command[:4], "figure1_kmeans", "0", *command[6:]], cwd=repo, capture_output=True,
+    figure = subprocess.run([*command[:3], "figure1_kmeans", "0", *command[5:]], cwd=repo, capture_output=True,
                             text=True, check=True).stdout
     assert figure.count("\n- ") == 2 and "/kmeans/K=5_probes=1_seed=0/metrics.csv" in figure  # K=5, K=10 of a block
-    refused = subprocess.run([*command[:4], "summary", "999", *command[6:]], cwd=repo, capture_output=True, text=True)
+    refused = subprocess.run([*command[:3], "summary", "999", *command[5:]], cwd=repo, capture_output=True, text=True)
     assert refused.returncode == 2 and "has rows 0 to" in refused.stderr
