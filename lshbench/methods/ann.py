@@ -123,6 +123,23 @@ class FaissIndex(Index):
                 raise ParameterError(f"{self.method}: {name}={value} must be at least 1")
 
 
+class IVFIndex(FaissIndex):
+    """An inverted file (IVF-PQ, IVF-RaBitQ): a query visits its ``nprobe`` nearest of ``nlist`` lists, and the
+    ``rerank`` best of their codes are its candidates."""
+
+    def check_query(self) -> None:
+        self.check_positive(nprobe=self.nprobe, rerank=self.rerank)
+
+    def prepare(self) -> None:
+        self.index.nprobe = min(self.nprobe, self.nlist)
+
+    def depth(self) -> int:
+        return self.rerank
+
+    def statistics(self):
+        return faiss_module().cvar.indexIVF_stats
+
+
 def ivf_checks(nlist_key: str = "nlist"):
     """Parse-time checks of an inverted file's grid: nlist at most the gallery, nprobe at most nlist."""
 

@@ -8,11 +8,11 @@ serves them all (lshbench.methods.ann).
 
 from __future__ import annotations
 
-from .ann import FaissIndex, faiss_module, ivf_checks
+from .ann import IVFIndex, faiss_module, ivf_checks
 from .registry import Method, ParameterError, register, values_of
 
 
-class IVFPQ(FaissIndex):
+class IVFPQ(IVFIndex):
     method = "ivfpq"
 
     def __init__(self, nlist: int, M: int, nbits: int, nprobe: int = 1, rerank: int = 100, seed: int = 0,
@@ -38,18 +38,6 @@ class IVFPQ(FaissIndex):
         index.cp.seed = self.seed  # the coarse k-means
         index.pq.cp.seed = self.seed  # the sub-quantisers' k-means
         return index
-
-    def check_query(self) -> None:
-        self.check_positive(nprobe=self.nprobe, rerank=self.rerank)
-
-    def prepare(self) -> None:
-        self.index.nprobe = min(self.nprobe, self.nlist)
-
-    def depth(self) -> int:
-        return self.rerank
-
-    def statistics(self):
-        return faiss_module().cvar.indexIVF_stats
 
     def params(self) -> dict:
         return {"nlist": self.nlist, "M": self.M, "nbits": self.nbits, "nprobe": self.nprobe, "rerank": self.rerank,

@@ -7,11 +7,11 @@ rerank are query-time parameters: one index serves them all (lshbench.methods.an
 
 from __future__ import annotations
 
-from .ann import FaissIndex, faiss_module, ivf_checks
+from .ann import IVFIndex, faiss_module, ivf_checks
 from .registry import Method, ParameterError, register, values_of
 
 
-class RaBitQ(FaissIndex):
+class RaBitQ(IVFIndex):
     method = "rabitq"
 
     def __init__(self, nlist: int, nprobe: int = 1, rerank: int = 100, seed: int = 0, device="cpu"):
@@ -28,18 +28,6 @@ class RaBitQ(FaissIndex):
         index = faiss.IndexIVFRaBitQ(faiss.IndexFlatIP(dim), dim, self.nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = self.seed  # the coarse k-means
         return index
-
-    def check_query(self) -> None:
-        self.check_positive(nprobe=self.nprobe, rerank=self.rerank)
-
-    def prepare(self) -> None:
-        self.index.nprobe = min(self.nprobe, self.nlist)
-
-    def depth(self) -> int:
-        return self.rerank
-
-    def statistics(self):
-        return faiss_module().cvar.indexIVF_stats
 
     def params(self) -> dict:
         return {"nlist": self.nlist, "nprobe": self.nprobe, "rerank": self.rerank, "seed": self.seed}
