@@ -55,8 +55,8 @@ def replicates(metrics: pd.DataFrame, interval_columns=None, level: float = 0.95
     """One row per configuration (its replicates over seeds together): the first replicate's descriptive columns,
     the mean over seeds of every metric, and for ``interval_columns`` (default: the metrics flagged ``interval`` in
     lshbench.metrics) the standard deviation over seeds and the t-interval of the mean (``{column}_std``, ``_low``,
-    ``_high``; NaN with one seed); ``seeds``: how many replicates. With one seed a metric's mean is its value, bit
-    for bit."""
+    ``_high``; NaN with one seed), cut at the metric's bounds (a fraction's interval stays within [0, 1]);
+    ``seeds``: how many replicates. With one seed a metric's mean is its value, bit for bit."""
     from scipy.special import stdtrit  # Student t's quantile (scipy.stats takes seconds to import)
 
     if metrics.empty:
@@ -79,9 +79,13 @@ def replicates(metrics: pd.DataFrame, interval_columns=None, level: float = 0.95
     quantile = counts.map(lambda n: float(stdtrit(n - 1, (1 + level) / 2)) if n > 1 else np.nan)
     half = std.mul(quantile / np.sqrt(counts), axis=0)
     for column in columns:
+        low, high = out[column] - half[column], out[column] + half[column]
+        bounds = AGGREGATES[column].bounds if column in AGGREGATES else None
+        if bounds is not None:  # a t-interval can leave a fraction's range (three seeds near 1): cut at its bounds
+            low, high = low.clip(lower=bounds[0]), high.clip(upper=bounds[1])
         out[f"{column}_std"] = std[column]
-        out[f"{column}_low"] = out[column] - half[column]
-        out[f"{column}_high"] = out[column] + half[column]
+        out[f"{column}_low"] = low
+        out[f"{column}_high"] = high
     out["seeds"] = counts
     return out.reset_index()[[*frame.columns, *(c for c in out.columns if c not in frame.columns)]]
 
@@ -287,6 +291,27 @@ def summary(metrics: pd.DataFrame, per_query, datasets: list[str]) -> pd.DataFra
     for column in columns[10:]:
         table[column] = table[column].astype(float).round(3 if column == "candidates_percent" else 2)
     return table
+
+
+HEADLINE_BUDGETS = ("all", "1%", "10%")  # exact search (the ceiling), then the two budgets a reader asks about first
+
+
+def headline(summary_table: pd.DataFrame) -> pd.DataFrame:
+    """What a reader asks first, from ``summary``'s rows chosen by recall@10: per dataset, exact search on each space
+    (the ceiling), then each method's best configuration within 1% and within 10% of the gallery scanned, best
+    first, with ``rank`` within the dataset and budget (exact search: 0)."""
+    rows = summary_table[(summary_table["chosen_by"] == "recall_at_10")
+                         & summary_table["budget"].isin(HEADLINE_BUDGETS)].copy()
+    order = {d: i for i, d in enumerate(dict.fromkeys(summary_table["dataset"]))}
+    rows["_d"] = rows["dataset"].map(order)
+    rows["_b"] = rows["budget"].map({b: i for i, b in enumerate(HEADLINE_BUDGETS)})
+    rows = rows.sort_values(["_d", "_b", "value", "method"], ascending=[True, True, False, True], kind="stable")
+    rows["rank"] = rows.groupby(["dataset", "budget"]).cumcount() + 1
+    rows.loc[rows["budget"] == "all", "rank"] = 0
+    columns = ["dataset", "budget", "rank", "method", "family", "space", "configuration", "seeds", "recall_at_10",
+               "seed_ci_low", "seed_ci_high", "query_ci_low", "query_ci_high", "mAP_all", "precision_at_10",
+               "candidates_percent", "chosen_on", "reported_on"]
+    return rows.drop(columns=["value"] if "recall_at_10" in rows else []).reindex(columns=columns).reset_index(drop=True)
 
 
 def pareto(metrics: pd.DataFrame, per_query, datasets: list[str]) -> pd.DataFrame:

@@ -191,8 +191,9 @@ def table_file(name: str, extension: str = "csv") -> str:
     return _path(RESULTS, "tables", f"{name}.{extension}")
 
 
-def plot_file(name: str) -> str:
-    return _path(RESULTS, "plots", f"{name}.png")
+def plot_file(name: str, extension: str = "png") -> str:
+    """A plot (png, or html for an interactive one) or the points it drew (csv)."""
+    return _path(RESULTS, "plots", f"{name}.{extension}")
 
 
 def collected(name: str) -> str:

@@ -80,6 +80,11 @@ class Aggregate:
     compared: int = 0  # significance compares its per-query column between chosen configurations (n-th; 0: not)
     shown: int = 0  # a column of the summary beside the chosen value (n-th; 0: not)
     late: bool = False  # in metrics.csv after latency_queries and index_bytes (added after them: older columns stay)
+    bounds: tuple[float, float] | None = None  # the values it can take (a fraction: 0 and 1); intervals are clipped
+
+    def __post_init__(self):
+        if self.percent and self.bounds is None:  # a percentage is a fraction
+            object.__setattr__(self, "bounds", (0.0, 1.0))
 
 
 MEASURES: dict[str, Measure] = {}
@@ -200,7 +205,8 @@ mean("recall_at_10", percent=True, interval=True, criterion=1, compared=3, shown
 mean("recall_at_50", percent=True, interval=True)
 aggregate("mean_candidates", "mean of n_candidates", mean_of("n_candidates"))
 aggregate("candidates_fraction", "mean of n_candidates / gallery size",
-          lambda values, n_gallery: float(values["n_candidates"].mean()) / n_gallery, interval=True)
+          lambda values, n_gallery: float(values["n_candidates"].mean()) / n_gallery, interval=True,
+          bounds=(0.0, 1.0))
 aggregate("queries_without_candidates", "queries with no candidate",
           lambda values, n_gallery: int((values["n_candidates"] == 0).sum()))
 mean("precision_at_100", late=True)

@@ -1,5 +1,5 @@
 """Pictures of what was retrieved: for a few queries, the query image and its top k gallery images, framed green
-(the query's label) or red, one row per method (matplotlib Agg, PNG).
+(the query's label) or red, one row per query, one picture per method (matplotlib Agg, PNG).
 
 The grid is composed as one array at exact pixel positions (``cell_origin``) and drawn unscaled with ``figimage``;
 matplotlib adds the text. Images are fitted to a square cell: small ones (digits' 8x8, MNIST's 28x28, CIFAR's
@@ -154,7 +154,8 @@ def retrieved_figure(rows: list[dict], path: str | os.PathLike, title: str, k: i
             _draw_cell(canvas, x, y, row["retrieved"][column - 1], GREEN if same else RED)
         label = int(row["query_label"])
         name = class_names[label] if class_names and 0 <= label < len(class_names) else str(label)
-        texts.append((r, f"{row['label']}  ·  P@10 {100 * row['p_at_10']:.1f}%  ·  query class {name}"))
+        texts.append((r, f"{row['label']}  ·  P@10 {100 * row['p_at_10']:.1f}%  ·  query class {name}"
+                         if row["label"] else f"query class {name}  ·  P@10 {100 * row['p_at_10']:.1f}%"))
 
     figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     FigureCanvasAgg(figure)
@@ -170,14 +171,16 @@ def retrieved_figure(rows: list[dict], path: str | os.PathLike, title: str, k: i
 
 
 def retrieved_plot(metrics, keys: list, dataset: dict, root: str | os.PathLike, galleries: dict[str, str],
-                   path: str | os.PathLike, class_names: list[str] | None = None) -> None:
-    """``results/plots/{dataset}_retrieved.png``: for the fixed, seeded test queries (``pick_queries``: one per
-    class, up to 10), exact search and each method's chosen configuration (lshbench.evidence.chosen_configurations:
-    the best mAP over all relevant within 10% of the gallery scanned, on the validation queries), the query and its top 10 from the configuration's first
-    seed's ranking (ranking.parquet beside its metrics.csv), one row per (query, configuration); the row's P@10 is
-    that query's. ``metrics``: the dataset's metrics.csv rows (lshbench.evidence.read_metrics) of the configurations
-    ``keys`` (lshbench.layout.Key);
-    ``galleries``: space -> its gallery embedding file (its ids and labels)."""
+                   path: str | os.PathLike, class_names: list[str] | None = None):
+    """``results/plots/{dataset}_retrieved_{method}.png``: for the fixed, seeded test queries (``pick_queries``: one
+    per class, up to 10), the chosen configuration of the one method whose configurations ``keys`` are
+    (lshbench.evidence.chosen_configurations: the best mAP over all relevant within 10% of the gallery scanned, on
+    the validation queries; exact search: its first space), the query and its top 10 from the configuration's first
+    seed's ranking (ranking.parquet beside its metrics.csv), one row per query; the row's P@10 is that query's.
+    ``metrics``: the metrics.csv rows (lshbench.evidence.read_metrics) of ``keys`` (lshbench.layout.Key);
+    ``galleries``: space -> its gallery embedding file (its ids and labels). Returns what it drew, one row per
+    retrieved image (the plot's CSV)."""
+    import pandas as pd
     import pyarrow.parquet as pq
 
     from . import layout
@@ -191,38 +194,35 @@ def retrieved_plot(metrics, keys: list, dataset: dict, root: str | os.PathLike, 
         metrics, keys = metrics.iloc[order].reset_index(drop=True), [keys[i] for i in order]
     _, configs, _, splits = chosen_and_reported(metrics, keys)
     by_row = {key.row: key for key in keys}
-    chosen = chosen_configurations(configs, dataset["name"])
-    exact = [row for row in chosen if row["budget"] == "all"][:1]  # exact search on one space: the reference row
-    chosen = exact + [row for row in chosen if row["budget"] != "all"]
-    rankings = []
-    for row in chosen:
-        key = by_row[(dataset["name"], row["space"], row["method"], row["params"])]
-        rankings.append((row, read_ranking(layout.configuration_file(key, "ranking.parquet"))))
-    if not rankings:
+    chosen = chosen_configurations(configs, dataset["name"])[:1]  # one method's: exact search on its first space
+    if not chosen:
         raise ValueError(f"dataset '{dataset['name']}': no configuration to picture")
-    first = rankings[0][1]
-    split = splits[dataset["name"]].reindex(np.asarray(first.query_ids)).to_numpy()
+    row = chosen[0]
+    key = by_row[(dataset["name"], row["space"], row["method"], row["params"])]
+    ranking = read_ranking(layout.configuration_file(key, "ranking.parquet"))
+    split = splits[dataset["name"]].reindex(np.asarray(ranking.query_ids)).to_numpy()
     test = split == TEST  # the pictured queries are test queries: none of them chose a row
-    picks = pick_queries(np.asarray(first.query_ids)[test], np.asarray(first.labels)[test])
+    picks = pick_queries(np.asarray(ranking.query_ids)[test], np.asarray(ranking.labels)[test])
     query_images = dict(zip(picks.tolist(), images_by_id(dataset, root, "query", picks)))
-    query_labels = dict(zip(np.asarray(first.query_ids).tolist(), np.asarray(first.labels).tolist()))
-    tops, spaces = {}, {}
-    for row, ranking in rankings:
-        if row["space"] not in spaces:  # each space's gallery ids and labels, read once
-            table = pq.read_table(galleries[row["space"]], columns=["id", "label"])
-            ids = table.column("id").to_numpy()
-            spaces[row["space"]] = ids, dict(zip(ids.tolist(), table.column("label").to_numpy().tolist()))
-        ids, by_id = spaces[row["space"]]
-        tops[label(row)] = [(top, [by_id[int(i)] for i in top]) for top in top_gallery_ids(ranking, ids, picks)]
-    wanted = sorted({int(i) for found in tops.values() for top, _ in found for i in top})
+    query_labels = dict(zip(np.asarray(ranking.query_ids).tolist(), np.asarray(ranking.labels).tolist()))
+    table = pq.read_table(galleries[row["space"]], columns=["id", "label"])
+    by_id = dict(zip(table.column("id").to_numpy().tolist(), table.column("label").to_numpy().tolist()))
+    found = top_gallery_ids(ranking, table.column("id").to_numpy(), picks)
+    wanted = sorted({int(i) for top in found for i in top})
     gallery_images = dict(zip(wanted, images_by_id(dataset, root, "gallery", wanted)))
-    rows = []
-    for q, query in enumerate(picks.tolist()):
-        for name, found in tops.items():
-            top, labels = found[q]
-            same = sum(int(x) == int(query_labels[query]) for x in labels)
-            rows.append({"label": name, "p_at_10": same / max(1, min(K, len(labels))), "query": query_images[query],
-                         "query_label": query_labels[query], "retrieved": [gallery_images[int(i)] for i in top],
-                         "retrieved_labels": labels})
-    retrieved_figure(rows, path, f"{dataset['name']}: top {K}, exact search and each method's best validation mAP_all "
-                                 f"within 10% scanned; test queries (green: same label)", class_names=class_names)
+    rows, drawn = [], []
+    name = label(row)
+    for query, top in zip(picks.tolist(), found):
+        labels = [by_id[int(i)] for i in top]
+        same = [int(x) == int(query_labels[query]) for x in labels]
+        rows.append({"label": "", "p_at_10": sum(same) / max(1, min(K, len(labels))), "query": query_images[query],
+                     "query_label": query_labels[query], "retrieved": [gallery_images[int(i)] for i in top],
+                     "retrieved_labels": labels})
+        drawn += [{"dataset": dataset["name"], "method": row["method"], "space": row["space"],
+                   "configuration": row["configuration"], "budget": row["budget"], "query_id": query,
+                   "query_label": int(query_labels[query]), "rank": r + 1, "gallery_id": int(i),
+                   "gallery_label": int(x), "same_label": s}
+                  for r, (i, x, s) in enumerate(zip(top[:K], labels, same))]
+    # the configuration once, in the title; each row: the query's class and its precision@10
+    retrieved_figure(rows, path, f"{dataset['name']}: {name}; top {K}, green: same label", class_names=class_names)
+    return pd.DataFrame(drawn)

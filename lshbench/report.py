@@ -14,6 +14,7 @@ Above lshbench.tables and lshbench.evidence, which do not import it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import evidence, layout, plots, tables
+from .pages import rst
 from .config import data_settings, hamming_plan, plan
 from .layout import Key
 from .methods import REGISTRY
@@ -30,6 +32,7 @@ from .sources import REGISTRY as SOURCES
 from .sources import has_images
 
 CAPTIONS = Path(__file__).resolve().parent.parent / "report"
+AT_A_GLANCE = "At a glance"  # the first category of the HTML report (they are sorted by name)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class Entry:
     dataset: dict | None = None
     datasets: tuple[str, ...] = ()
     protocols: dict = field(default_factory=dict)
+    links: tuple[str, ...] = ()  # results its caption links to (file names in the HTML report)
 
     def paths(self, name: str) -> list[str]:
         """The per-configuration files ``name`` it reads, in key order (none if it does not read that file)."""
@@ -91,10 +95,49 @@ class Entry:
         return modules + ([SOURCES[self.dataset["source"]].module] if self.dataset is not None else [])
 
     def signature(self) -> str:
-        """What it is made from, as one JSON string (the rules' param: a change re-makes it)."""
-        return json.dumps({"files": [p for n in self.files for p in self.paths(n)] + self.histories
+        """What it is made from, as a digest of one JSON string (the rules' param: a change re-makes it; the HTML
+        report shows params, so a digest, not the list of files)."""
+        text = json.dumps({"files": [p for n in self.files for p in self.paths(n)] + self.histories
                            + self.hamming_paths, "datasets": list(self.datasets), "protocols": self.protocols,
                            "dataset": self.dataset}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def scope(self) -> str:
+        """What it reads, for a reader: how many configurations of which methods (one method: its grid) on which
+        datasets and spaces, with which seeds (from the config's plan, so the caption says what this run holds)."""
+        keys = list(self.keys) or list(self.trainings)
+        parts = []
+        if keys:
+            configurations = {(k.dataset, k.space, k.method, k.configuration): k for k in keys}
+            seeds = sorted({k.seed for k in keys if k.seed is not None})
+            counts: dict[str, int] = {}
+            for k in configurations.values():
+                counts[k.method] = counts.get(k.method, 0) + 1
+            parts.append(f"This run: {len(configurations)} configurations ("
+                         + ", ".join(f"{m} {n}" for m, n in counts.items()) + ")"
+                         + (f", seeds {', '.join(map(str, seeds))}" if seeds else ""))
+            parts.append("datasets " + ", ".join(dict.fromkeys(k.dataset for k in keys)))
+            parts.append("spaces " + ", ".join(dict.fromkeys(k.space for k in keys)))
+            own = [k for k in configurations.values() if not REGISTRY[k.method].baseline]
+            if len({k.method for k in own}) == 1:  # one method: its grid
+                values: dict[str, list] = {}
+                for k in own:
+                    for name, value in k.params:
+                        values.setdefault(name, [])
+                        if value not in values[name]:
+                            values[name].append(value)
+                parts += [f"{n} = {', '.join(map(str, sorted(v) if _comparable(v) else v))}"
+                          for n, v in values.items()]
+        if self.hamming:
+            parts.append("Hamming jobs: " + ", ".join(f"{d} {s} {m}" for d, s, m in self.hamming))
+        return ("; ".join(parts) + ".") if parts else ""
+
+    @property
+    def report_caption(self) -> str:
+        """The caption the HTML report shows: the entry's text and its scope, on one line (the report lists params
+        with their line breaks escaped), each "@" escaped (reStructuredText makes "recall@10" a mail link)."""
+        links = ", ".join(f"`{name}`_" for name in self.links)
+        return rst(" ".join(f"{self.caption} {self.scope()}".split())) + (f" See {links}." if links else "")
 
     # what the functions that make entries read, relative to ``root``
     def metrics(self, root, name: str = "metrics.csv") -> pd.DataFrame:
@@ -109,6 +152,10 @@ class Entry:
 
     def hamming_frame(self, root) -> pd.DataFrame:
         return pd.concat([pd.read_csv(Path(root, p)) for p in self.hamming_paths], ignore_index=True)
+
+
+def _comparable(values: list) -> bool:
+    return all(isinstance(v, (int, float)) for v in values) or all(isinstance(v, str) for v in values)
 
 
 def caption_text(name: str) -> str:
@@ -144,6 +191,10 @@ def vs_report(e: Entry, root) -> pd.DataFrame:
 
 def summary(e: Entry, root) -> pd.DataFrame:
     return evidence.summary(e.metrics(root), e.per_query(root), list(e.datasets))
+
+
+def headline(e: Entry, root) -> pd.DataFrame:
+    return evidence.headline(evidence.summary(e.metrics(root), e.per_query(root), list(e.datasets)))
 
 
 def pareto(e: Entry, root) -> pd.DataFrame:
@@ -183,12 +234,18 @@ def hamming_pr_plot(dataset: str) -> Callable:
     return lambda e, root, path: plots.hamming_pr_plot(e.hamming_frame(root), dataset, path)
 
 
-def retrieved_plot(e: Entry, root, path) -> None:
+def retrieved_plot(e: Entry, root, path) -> pd.DataFrame:
     from .pictures import retrieved_plot as picture
 
     galleries = {space: str(Path(root, p)) for space, p in e.galleries.items()}
-    picture(e.metrics(root), list(e.keys), e.dataset, Path(root, layout.download_folder(e.dataset["name"])),
-            galleries, path)
+    return picture(e.metrics(root), list(e.keys), e.dataset, Path(root, layout.download_folder(e.dataset["name"])),
+                   galleries, path)
+
+
+def explorer(e: Entry, root, path) -> pd.DataFrame:
+    from .interactive import explorer as page
+
+    return page(e.metrics(root), e.metrics(root, "timings.csv"), list(e.datasets), path)
 
 
 # --- the registry, from a config -------------------------------------------------------------------------------------
@@ -238,6 +295,10 @@ def tables_of(config: dict) -> dict[str, Entry]:
         for name, make in (("summary", summary), ("pareto", pareto), ("significance", significance)):
             out[name] = Entry(name, make, caption_text(name), "Summary", keys=tuple(keys),
                               files=("metrics.csv", "per_query.parquet"), datasets=datasets)
+        plotted = [f"{d}_{kind}.png" for d in dict.fromkeys(k.dataset for k in keys) for kind in ("tradeoff", "qps")]
+        out["headline"] = Entry("headline", headline, caption_text("headline"), AT_A_GLANCE, keys=tuple(keys),
+                                files=("metrics.csv", "per_query.parquet"), datasets=datasets,
+                                links=("explorer.html", *plotted))
     if builds:
         jobs = tuple(dict.fromkeys(k.job for _, k in builds))
         protocols = {d["name"]: (d.get("hamming") or {}).get("protocol") for d in config["datasets"]}
@@ -260,9 +321,11 @@ def plots_of(config: dict) -> dict[str, Entry]:
                                         f"Plots: {REGISTRY[m].family}", d,
                                         keys=tuple(k for k in here if k.method == m or REGISTRY[k.method].baseline))
         if here and has_images(dataset):
-            out[f"{d}_retrieved"] = Entry(f"{d}_retrieved", retrieved_plot, caption_text("plot_retrieved"), "Plots",
-                                          d, keys=here, files=("metrics.csv", "per_query.parquet"),
-                                          dataset=data_settings(config, dataset))
+            for m in dict.fromkeys(k.method for k in here):  # one picture per method: every row fits the viewer
+                out[f"{d}_retrieved_{m}"] = Entry(f"{d}_retrieved_{m}", retrieved_plot, caption_text("plot_retrieved"),
+                                                  "Retrieved images", d, keys=tuple(k for k in here if k.method == m),
+                                                  files=("metrics.csv", "per_query.parquet"),
+                                                  dataset=data_settings(config, dataset))
         if here:
             out[f"{d}_tradeoff"] = Entry(f"{d}_tradeoff", tradeoff_plot(d), caption_text("plot_tradeoff"), "Plots",
                                          d, keys=here)
@@ -275,3 +338,13 @@ def plots_of(config: dict) -> dict[str, Entry]:
     for m in trained_methods(config):
         out[REGISTRY[m].training.table] = _training_entry(config, m, history_plot(m), "training")
     return out
+
+
+def interactive_of(config: dict) -> dict[str, Entry]:
+    """The interactive pages (results/plots/{name}.html): every configuration of every dataset, selectable."""
+    keys = plan(config)
+    if not keys:
+        return {}
+    datasets = tuple(dict.fromkeys(k.dataset for k in keys))
+    return {"explorer": Entry("explorer", explorer, caption_text("explorer"), AT_A_GLANCE, keys=tuple(keys),
+                              files=("metrics.csv", "timings.csv"), datasets=datasets)}

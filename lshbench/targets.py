@@ -12,7 +12,7 @@ from . import layout
 from .code import changed_code, rule_files
 from .config import dataset_spaces, datasets_of_kind, hamming_plan, pca_space_names, plan, weights_kind
 from .methods import REGISTRY
-from .report import plots_of, tables_of, trained_methods
+from .report import interactive_of, plots_of, tables_of, trained_methods
 from .sources import EMBEDDED
 from .sources import REGISTRY as SOURCES
 
@@ -68,7 +68,9 @@ def report_targets(config: dict) -> list[str]:
     if not runs_anything(config):
         return []
     return (([layout.collected("metrics.csv")] if plan(config) else [])
-            + [layout.table_file(t) for t in tables_of(config)] + [layout.plot_file(p) for p in plots_of(config)])
+            + [layout.table_file(t, ext) for t in tables_of(config) for ext in ("csv", "html")]
+            + [layout.plot_file(p, ext) for p in plots_of(config) for ext in ("png", "csv")]
+            + [layout.plot_file(p, ext) for p in interactive_of(config) for ext in ("html", "csv")])
 
 
 def images(config: dict) -> list[str]:

@@ -17,7 +17,7 @@ from lshbench.config import (
 )
 from lshbench.config import source_inputs, weights_kind
 from lshbench.methods import REGISTRY
-from lshbench.report import plots_of, tables_of, trained_methods
+from lshbench.report import interactive_of, plots_of, tables_of, trained_methods
 from lshbench.sources import REGISTRY as SOURCES, data_fingerprint, IMPORTED, SYNTHETIC
 
 try:
@@ -152,7 +152,7 @@ PLAN = plan(config)  # every configuration's key (lshbench.layout.Key), in plan 
 PLANNED = list(dict.fromkeys(k.method for k in PLAN))  # methods with configurations
 HAMMING_METHODS = list(dict.fromkeys(k.method for _, k in hamming_plan(config)))
 TRAINED = trained_methods(config)
-TABLES, PLOTS = tables_of(config), plots_of(config)  # the report's registry
+TABLES, PLOTS, INTERACTIVE = tables_of(config), plots_of(config), interactive_of(config)  # the report's registry
 
 
 def run_configurations(w):

@@ -4,7 +4,9 @@ localrules:
     metrics,
     collect_metrics,
     table,
+    page,
     plot,
+    interactive,
     checksums,
     verify,
 
@@ -15,11 +17,7 @@ rule table:
     input:
         unpack(entry_inputs(TABLES, "table")),
     output:
-        csv=report(
-            layout.table_file("{table}", "csv"),
-            caption="../report/table.rst",
-            category=entry_setting(TABLES, "table", "category"),
-        ),
+        csv=layout.table_file("{table}", "csv"),
         md=layout.table_file("{table}", "md"),
     log:
         "results/logs/tables/{table}.log",
@@ -29,23 +27,47 @@ rule table:
         "../envs/cpu.yaml"
     threads: 1
     params:
-        caption=entry_setting(TABLES, "table", "caption"),
         reads=entry_signature(TABLES, "table"),
         code=entry_code(TABLES, "table", "tables.py"),
     script:
         "../workflow/scripts/tables.py"
 
 
+# A table as the HTML report shows it (its viewer shows HTML, not CSV): sortable, with a glossary and the CSV.
+rule page:
+    input:
+        layout.table_file("{table}", "csv"),
+    output:
+        report(
+            layout.table_file("{table}", "html"),
+            caption="../report/table.rst",
+            category=entry_setting(TABLES, "table", "category"),
+        ),
+    log:
+        "results/logs/tables/{table}.page.log",
+    wildcard_constraints:
+        table=never_if_empty(TABLES),
+    conda:
+        "../envs/cpu.yaml"
+    threads: 1
+    params:
+        caption=entry_setting(TABLES, "table", "report_caption"),
+        code=rule_code("page.py"),
+    script:
+        "../workflow/scripts/page.py"
+
+
 rule plot:
     input:
         unpack(entry_inputs(PLOTS, "plot")),
     output:
-        report(
+        png=report(
             layout.plot_file("{plot}"),
             caption="../report/plot.rst",
             category=entry_setting(PLOTS, "plot", "category"),
             subcategory=entry_setting(PLOTS, "plot", "subcategory"),
         ),
+        csv=layout.plot_file("{plot}", "csv"),
     log:
         "results/logs/plots/{plot}.log",
     wildcard_constraints:
@@ -54,11 +76,37 @@ rule plot:
         "../envs/cpu.yaml"
     threads: 1
     params:
-        caption=entry_setting(PLOTS, "plot", "caption"),
+        caption=entry_setting(PLOTS, "plot", "report_caption"),
         reads=entry_signature(PLOTS, "plot"),
         code=entry_code(PLOTS, "plot", "plots.py"),
     script:
         "../workflow/scripts/plots.py"
+
+
+# The interactive page (Plotly, its JavaScript in the page): every configuration, per dataset, on hover.
+rule interactive:
+    input:
+        unpack(entry_inputs(INTERACTIVE, "plot")),
+    output:
+        html=report(
+            layout.plot_file("{plot}", "html"),
+            caption="../report/plot.rst",
+            category=entry_setting(INTERACTIVE, "plot", "category"),
+        ),
+        csv=layout.plot_file("{plot}", "csv"),
+    log:
+        "results/logs/plots/{plot}.log",
+    wildcard_constraints:
+        plot=never_if_empty(INTERACTIVE),
+    conda:
+        "../envs/cpu.yaml"
+    threads: 1
+    params:
+        caption=entry_setting(INTERACTIVE, "plot", "report_caption"),
+        reads=entry_signature(INTERACTIVE, "plot"),
+        code=entry_code(INTERACTIVE, "plot", "interactive.py"),
+    script:
+        "../workflow/scripts/interactive.py"
 
 
 rule collect_metrics:

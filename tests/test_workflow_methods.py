@@ -76,9 +76,17 @@ def test_metrics_carry_the_index_parameters(workdir):
 
 
 KMEANS_JOBS = {("run_method", space, "kmeans") for space in ("small", "small-pca16")}
-KMEANS_DOWNSTREAM = {"metrics", "collect_metrics", "table figure1_kmeans", "table figure1_kmeans_ci", "table vs_report",
-                     "table summary", "table pareto", "table significance", "plot digits_kmeans",
-                     "plot digits_tradeoff", "plot digits_qps", "plot digits_retrieved", "checksums", "all"}
+def with_pages(jobs: set[str]) -> set[str]:
+    """The jobs downstream of a change of every configuration's metrics, with what follows from them in the report:
+    the headline table, every table's page and the interactive page."""
+    jobs = jobs | {"table headline", "interactive explorer"}
+    return jobs | {"page " + job.split(" ", 1)[1] for job in jobs if job.startswith("table ")}
+
+
+KMEANS_DOWNSTREAM = with_pages({"metrics", "collect_metrics", "table figure1_kmeans", "table figure1_kmeans_ci",
+                                "table vs_report", "table summary", "table pareto", "table significance",
+                                "plot digits_kmeans", "plot digits_tradeoff", "plot digits_qps",
+                                "plot digits_retrieved_kmeans", "checksums", "all"})
 
 
 def job_name(rule: str, wildcards: dict) -> str:
@@ -128,7 +136,8 @@ def test_checksums_list_tables_metrics_and_embeddings(workdir):
     results = workdir / "results"
     listed = dict(line.split("  ")[::-1] for line in (results / "checksums.sha256").read_text().splitlines())
     for table in sorted((results / "tables").iterdir()):
-        assert f"results/tables/{table.name}" in listed
+        if table.suffix != ".html":  # a table's page renders its CSV: not a result of its own
+            assert f"results/tables/{table.name}" in listed
     assert "results/digits/embeddings/small/gallery.parquet" in listed and "results/metrics.csv" in listed
     for path, digest in listed.items():
         assert hashlib.sha256((workdir / path).read_bytes()).hexdigest() == digest, path
@@ -239,10 +248,12 @@ def test_grid_change_runs_only_new_configurations(workdir, tmp_path):
     assert jobs == {("run_method", "small", "kmeans"), ("run_method", "small-pca16", "kmeans"),
                     ("run_method", "small", "neural")}
     downstream = {job_name(rule, w) for rule, w in planned if rule not in upstream}
-    assert downstream == {"metrics", "collect_metrics", "table figure1_kmeans", "table figure4_neural", "table vs_report",
-                          "table summary", "plot digits_kmeans", "plot digits_neural", "plot digits_tradeoff",
-                          "plot digits_qps", "checksums", "all", "table figure1_kmeans_ci", "table figure4_neural_ci",
-                          "table pareto", "table significance", "plot digits_retrieved"}  # not figure2 or figure3: their inputs did not change
+    # not figure2 or figure3: their inputs did not change
+    assert downstream == with_pages({
+        "metrics", "collect_metrics", "table figure1_kmeans", "table figure4_neural", "table vs_report",
+        "table summary", "plot digits_kmeans", "plot digits_neural", "plot digits_tradeoff", "plot digits_qps",
+        "checksums", "all", "table figure1_kmeans_ci", "table figure4_neural_ci", "table pareto", "table significance",
+        "plot digits_retrieved_kmeans", "plot digits_retrieved_neural"})
     # ... and build only the new configurations, keeping the others' files (run on a copy of the results)
     copy_root = tmp_path / "copy"
     shutil.copytree(workdir, copy_root, symlinks=True)
@@ -291,8 +302,18 @@ def test_tables_and_plots_come_from_the_metrics_files(workdir):
     assert list(pd.read_csv(tables / "figure4_neural.csv").block.unique()) == [
         "#HashTables = 8 (H=32, standardised, epochs=2, batch=64)"]  # each departure from the report named
     assert (tables / "figure1_kmeans.md").read_text().startswith("| block | metric | digits K=5 |")
-    for name in ("digits_kmeans", "digits_hyperplane", "digits_neural", "digits_tradeoff", "digits_qps"):
+    for name in ("digits_kmeans", "digits_hyperplane", "digits_neural", "digits_tradeoff", "digits_qps",
+                 "digits_retrieved_exact", "digits_retrieved_kmeans"):
         assert (workdir / "results" / "plots" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        drawn = pd.read_csv(workdir / "results" / "plots" / f"{name}.csv")  # the points it drew
+        assert len(drawn) and {"method", "configuration"} <= set(drawn.columns), name
+    tradeoff = pd.read_csv(workdir / "results" / "plots" / "digits_tradeoff.csv")
+    assert {"x", "y", "y_ci_low", "y_ci_high", "pareto", "on_exact_marker"} <= set(tradeoff.columns)
+    assert set(tradeoff.method) >= {"exact", "kmeans", "hyperplane", "neural"}
+    headline = pd.read_csv(tables / "headline.csv")
+    assert list(headline.budget[:1]) == ["all"] and set(headline.budget) <= {"all", "1%", "10%"}
+    page = (tables / "summary.html").read_text()
+    assert page.count("<tr>") == len(summary) + 1 and "data:text/csv;base64," in page
     assert (workdir / "results" / "plots" / "figure3_neural_loss.png").stat().st_size > 1000
 
 
@@ -317,7 +338,9 @@ def test_one_changed_metrics_file_changes_one_cell(workdir):
 def test_html_report(workdir):
     snakemake(workdir, workdir / "test-config.yaml", "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
-    assert "figure1_kmeans.csv" in html and "digits_tradeoff.png" in html
+    assert "figure1_kmeans.html" in html and "digits_tradeoff.png" in html and "explorer.html" in html
+    assert "mailto:" not in html  # "recall@10" in a caption is escaped
+    assert "align-items: safe center" in html  # profiles/default/report.css, read through the workflow profile
 
 
 def checkout_copy(repo, root):
@@ -354,10 +377,10 @@ def test_an_edit_of_a_method_module_reruns_its_jobs_and_rebuilds_them(workdir, r
     upstream = {"download", "embed", "pca", "exact_neighbours", "train", "run_method"}
     assert {(rule, w.get("space"), w.get("method")) for rule, w in planned if rule in upstream} == {
         ("run_method", "small", "hyperplane")}
-    assert {job_name(rule, w) for rule, w in planned if rule not in upstream} == {
+    assert {job_name(rule, w) for rule, w in planned if rule not in upstream} == with_pages({
         "metrics", "collect_metrics", "table figure2_hyperplane", "table vs_report", "table summary",
         "plot digits_hyperplane", "plot digits_tradeoff", "plot digits_qps", "checksums", "all",
-        "table figure2_hyperplane_ci", "table pareto", "table significance", "plot digits_retrieved"}
+        "table figure2_hyperplane_ci", "table pareto", "table significance", "plot digits_retrieved_hyperplane"})
     assert [w["method"] for rule, w in planned if rule == "metrics"] == ["hyperplane"]
     kmeans = {p: p.stat().st_mtime_ns for p in (root / "results" / "digits" / "metrics").rglob("kmeans/*/metrics.csv")}
     run_checkout(checkout, root)

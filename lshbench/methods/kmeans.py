@@ -380,8 +380,9 @@ METHOD = register(Method(
     },
     axis="K", log_axis=True, table="figure1_kmeans", block=_kmeans_block, series=("probes",), colour="tab:blue",
     caption="The report's Figure 1 (k-means) in its layout: Mean Precision@10, Mean Precision@50 and Mean Average "
-            "Precision in percent, one block per embedding space (\"Embedding: 512\" = ResNet-18 features, \"PCA: "
-            "248\" = their PCA), one column per dataset and number of clusters K. A query's candidates are the "
-            "members of its nearest cluster.",
+            "Precision in percent, one block per embedding space (\"Embedding: d\" = a ResNet's d-dimensional "
+            "features, \"PCA: d\" = their PCA to d dimensions; the report's were 512 and 248), one column per "
+            "dataset and number of clusters K. A query's candidates are the members of its nearest cluster (probes: "
+            "clusters).",
     build_settings=_kmeans_settings, checks=_kmeans_checks, query=("probes",),
 ))
