@@ -1,8 +1,10 @@
 """Hamming ranking: the learning-to-hash literature's evaluation of binary codes (no torch needed).
 
 Every query ranks the whole gallery by Hamming distance to its code; within a tie (equal distance) by gallery
-position ascending ("positional": what DeepHash-pytorch's ``np.argsort`` of the distances and its peers give in
-effect). A gallery item is relevant when it has the query's label. Per query (``hamming_ranking``):
+position ascending ("positional": what a stable sort gives). DeepHash-pytorch's ``CalcTopMap`` sorts with numpy's
+unstable default, so its ties fall in an order set by the sort's kernel: on the demo's builds it lies within 0.28
+points of the tie-aware mAP@1000 below and up to 1.16 from the positional one (benchmarks/deephash_calctopmap.txt;
+docs/evaluation.md, "What the peers compute"). A gallery item is relevant when it has the query's label. Per query (``hamming_ranking``):
 
 * ``ap_all``: sum over the relevant items of the precision at their rank, / the relevant items in the gallery (all
   are retrieved); 0 for a query whose label has no gallery item;

@@ -1,12 +1,16 @@
 """The interactive page of the report (results/plots/explorer.html): every configuration of every method, recall@10
 and mAP over all relevant items against the share of the gallery scanned and against queries per second, one
 dataset at a time (a menu), methods toggled in the legend, each point's method, configuration, seeds and intervals
-on hover. Plotly, with its JavaScript written into the page (no network); the static PNGs stay for papers.
+on hover. SVG drawn by a few lines of JavaScript written into the page (lshbench/data/explorer.html), no library
+and no network: the HTML report shows a result as a data: URL in a frame, which Chromium refuses above 2 MB (Plotly's
+library alone is 4.8 MB). The static PNGs stay for papers.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,8 +23,8 @@ PANELS = (("candidates_fraction", "recall_at_10"), ("candidates_fraction", "mAP_
           ("qps", "mAP_all"))
 AXES = {"candidates_fraction": "candidates scanned (% of the gallery, log)", "qps": "queries per second (log)",
         "recall_at_10": "recall@10 vs exact top 10 (%)", "mAP_all": "mAP over all relevant (%)"}
-SYMBOLS = {"clustering": "square", "hashing": "circle", "quantisation": "triangle-up", "graph": "diamond",
-           "exact": "star-open"}
+SYMBOLS = {"clustering": "square", "hashing": "circle", "quantisation": "triangle", "graph": "diamond",
+           "exact": "star"}
 
 
 def points(metrics: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
@@ -49,68 +53,37 @@ def points(metrics: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
-def _hover(frame: pd.DataFrame) -> list[str]:
-    def interval(low, high):
-        return "no interval (one seed)" if np.isnan(low) else f"95% interval over seeds {low:.2f} to {high:.2f}"
-
-    return [f"<b>{r.method}</b> ({r.family}) on {r.space}<br>configuration: {r.configuration}<br>seeds: {r.seeds}"
-            f"<br>{AXES[r.y_name]}: {r.y:.2f} ({interval(r.y_ci_low, r.y_ci_high)})<br>{AXES[r.x_name]}: {r.x:.4g}"
-            + ("<br>on an exact-search marker" if r.on_exact_marker else "") for r in frame.itertuples()]
-
-
 def explorer(metrics: pd.DataFrame, timings: pd.DataFrame, datasets: list[str], path: str | os.PathLike):
     """Write the page; return its points (its CSV)."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
     drawn = points(metrics, timings)
     datasets = [d for d in datasets if d in set(drawn["dataset"])]
-    figure = make_subplots(rows=2, cols=2, horizontal_spacing=0.08, vertical_spacing=0.12,
-                           subplot_titles=[f"{AXES[y]} against {AXES[x].split(' (')[0]}" for x, y in PANELS])
-    traces = []  # (dataset) of each trace, for the menu's visibility
-    for dataset in datasets:
-        here = drawn[drawn["dataset"] == dataset]
-        methods = by_family(set(here["method"]))
-        for method in methods:
-            entry = REGISTRY[method]
-            for panel, (x, y) in enumerate(PANELS):
-                rows = here[(here["method"] == method) & (here["x_name"] == x) & (here["y_name"] == y)]
-                error = None if rows["y_ci_low"].isna().all() else dict(
-                    type="data", symmetric=False, array=(rows["y_ci_high"] - rows["y"]).to_numpy(),
-                    arrayminus=(rows["y"] - rows["y_ci_low"]).to_numpy(), thickness=1, width=2)
-                figure.add_trace(go.Scatter(
-                    x=rows["x"], y=rows["y"], mode="markers",
-                    name="exact search" if entry.baseline else f"{entry.family}: {method}",
-                    legendgroup=f"{dataset}:{method}", showlegend=panel == 0, visible=dataset == datasets[0],
-                    marker=dict(symbol=SYMBOLS[entry.family], size=14 if entry.baseline else 8,
-                                color=_colour(entry.colour), line=dict(width=1.5 if entry.baseline else 0.5,
-                                                                       color=_colour(entry.colour))),
-                    error_y=error, hovertext=_hover(rows), hoverinfo="text",
-                    customdata=rows["configuration"]), row=panel // 2 + 1, col=panel % 2 + 1)
-                traces.append(dataset)
-    for panel, (x, y) in enumerate(PANELS):
-        figure.update_xaxes(type="log", title_text=AXES[x], row=panel // 2 + 1, col=panel % 2 + 1)
-        figure.update_yaxes(title_text=AXES[y], row=panel // 2 + 1, col=panel % 2 + 1)
-    menu = [dict(label=f"dataset: {d}", method="update", args=[{"visible": [t == d for t in traces]},
-                                                 {"title.text": _title(d)}]) for d in datasets]
-    figure.update_layout(
-        title=dict(text=_title(datasets[0]) if datasets else "no configuration", x=0.12, xanchor="left", y=0.985),
-        height=900, hovermode="closest",
-        updatemenus=[dict(buttons=menu, direction="down", x=0, xanchor="left", y=1.13, yanchor="top",
-                          showactive=True)] if len(datasets) > 1 else [],
-        legend=dict(title="click: hide or show; double-click: only this", font=dict(size=11)),
-        margin=dict(l=60, r=20, t=110, b=50), template="plotly_white")
-    figure.write_html(str(path), include_plotlyjs=True, full_html=True, div_id="explorer",
-                      config={"displaylogo": False, "responsive": True})
+    wide = drawn[drawn["x_name"] == "candidates_fraction"].reset_index(drop=True)
+    qps = drawn[drawn["x_name"] == "qps"].reset_index(drop=True)
+    rows = []
+    for y in ("recall_at_10", "mAP_all"):
+        share, speed = wide[wide["y_name"] == y].reset_index(drop=True), qps[qps["y_name"] == y].reset_index(drop=True)
+        for i, r in share.iterrows():
+            rows.append({"d": r.dataset, "m": r.method, "f": r.family, "s": r.space, "c": r.configuration,
+                         "n": int(r.seeds), "y": y, "v": _number(r.y), "lo": _number(r.y_ci_low),
+                         "hi": _number(r.y_ci_high), "share": _number(r.x), "qps": _number(speed.loc[i, "x"]),
+                         "on": bool(r.on_exact_marker or speed.loc[i, "on_exact_marker"])})
+    methods = by_family(set(drawn["method"]))
+    legend = [{"m": m, "f": REGISTRY[m].family, "colour": _colour(REGISTRY[m].colour), "exact": REGISTRY[m].baseline,
+               "symbol": SYMBOLS[REGISTRY[m].family]} for m in methods]
+    data = json.dumps({"datasets": datasets, "methods": legend, "points": rows, "axes": AXES}, allow_nan=False)
+    Path(path).write_text(PAGE.replace("/*DATA*/", data.replace("</", "<\\/")))
     return drawn
 
 
-def _title(dataset: str) -> str:
-    return f"{dataset}: every configuration (mean over seeds, bars: 95% interval over seeds)"
+def _number(value) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), 6)
 
 
 def _colour(name: str) -> str:
-    """A matplotlib colour name ('tab:blue') as the hex Plotly takes."""
+    """A matplotlib colour name ('tab:blue') as hex."""
     from matplotlib.colors import to_hex
 
     return to_hex(name)
+
+
+PAGE = (Path(__file__).parent / "data" / "explorer.html").read_text()

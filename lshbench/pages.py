@@ -51,7 +51,7 @@ GLOSSARY = {
     "parameter": "the method's parameter the column varies (K clusters, H hyperplanes, J bits, ...)",
     "mean": "the mean over seeds, percent",
     "report": "the report's printed number, percent",
-    "ours": "our mean over seeds, percent",
+    "ours": "our mean over seeds, percent (in literature: ties in Hamming distance by gallery position)",
     "delta": "ours - report, percent points",
     "ci_low": "lower end of a 95% interval, percent: in vs_report, our Student-t interval over seeds; in "
               "significance, the paired bootstrap interval of the difference over the test queries",
@@ -88,7 +88,8 @@ GLOSSARY = {
     "published": "the published number, percent",
     "our_dataset": "our dataset that follows the protocol",
     "our_space": "our embedding space",
-    "ours_tie_aware": "ours with ties in Hamming distance averaged over every order (tie-aware), percent",
+    "ours_tie_aware": "ours with ties in Hamming distance averaged over every order (tie-aware), percent: the one "
+                      "to set beside published numbers (DeepHash-pytorch's unstable sort lies closer to it)",
     "setting": "the source's setting",
     "source": "where the published number is printed",
     "rank": "rank in the list, 1 = best",

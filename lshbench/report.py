@@ -318,7 +318,7 @@ def plots_of(config: dict) -> dict[str, Entry]:
         for m in dict.fromkeys(k.method for k in here):
             if not REGISTRY[m].baseline:
                 out[f"{d}_{m}"] = Entry(f"{d}_{m}", method_plot(d, m), caption_text("plot_method"),
-                                        f"Plots: {REGISTRY[m].family}", d,
+                                        f"Plots ({REGISTRY[m].family})", d,
                                         keys=tuple(k for k in here if k.method == m or REGISTRY[k.method].baseline))
         if here and has_images(dataset):
             for m in dict.fromkeys(k.method for k in here):  # one picture per method: every row fits the viewer

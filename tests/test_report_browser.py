@@ -11,6 +11,7 @@ the landing page, the headline and summary tables and the interactive page go to
 from __future__ import annotations
 
 import csv
+import html
 import os
 import shutil
 from pathlib import Path
@@ -71,6 +72,7 @@ def html_frame(page):
 def test_the_landing_page_leads_to_the_headline(page):
     text = page.inner_text("body")
     assert "Start with" in text and "headline.html" in text and "explorer.html" in text
+    assert "System Message" not in text, "reStructuredText warnings on the landing page"
 
 
 def test_every_table_page_shows_its_rows_as_text(page):
@@ -125,8 +127,10 @@ def test_no_caption_turns_an_at_sign_into_a_mail_link(page):
     assert captions
     linked = [p for p, caption in captions if "mailto:" in caption]
     assert not linked, f"mailto: links in the captions of {linked}"
-    assert "mailto:" not in page.content(), "a mailto: link on the landing page"
-    assert any("@" in caption for _, caption in captions), "no caption mentions recall@10: the check checks nothing"
+    assert page.locator('a[href^="mailto:"]').count() == 0, "a mailto: link on the landing page"
+    assert "mailto:" not in page.evaluate("() => workflow_desc"), "a mailto: link in the workflow's description"
+    assert any("recall@10" in html.unescape(caption) for _, caption in captions), \
+        "no caption mentions recall@10: the check checks nothing"
 
 
 def test_the_interactive_page_draws_points_whose_hover_names_a_configuration(page):
@@ -135,15 +139,17 @@ def test_the_interactive_page_draws_points_whose_hover_names_a_configuration(pag
     for path in pages:
         show(page, path, "html")
         frame = html_frame(page)
-        points = frame.locator("g.points path.point")
+        points = frame.locator("svg path.point")
         points.first.wait_for(state="attached", timeout=30000)
         assert points.count() > 10, f"{path}: {points.count()} points drawn"
-        visible = [i for i in range(min(points.count(), 200)) if points.nth(i).bounding_box()]
-        point = points.nth(visible[len(visible) // 2])
-        point.scroll_into_view_if_needed()
-        point.hover(force=True)
-        hover = frame.locator("g.hovertext")
-        hover.first.wait_for(state="attached", timeout=10000)
-        text = " ".join(hover.all_text_contents())
-        assert "configuration:" in text and "seeds:" in text, f"{path}: hover shows {text!r}"
+        configurations = [points.nth(i).get_attribute("data-configuration") for i in range(points.count())]
+        point = points.nth([i for i, c in enumerate(configurations) if c != "all"][0])  # a method's, not exact's
+        point.hover()
+        hover = frame.locator("#hover")
+        hover.wait_for(state="visible", timeout=10000)
+        text = hover.inner_text()
+        assert "configuration: " + point.get_attribute("data-configuration") in text and "seeds:" in text, \
+            f"{path}: hover shows {text!r}"
+        datasets = frame.locator("#dataset option").all_inner_texts()
+        assert len(datasets) == len(set(datasets)) >= 1
         page.screenshot(path=str(SHOTS / f"{Path(path).stem}.png"))
