@@ -14,11 +14,14 @@ names each of them as "code changed since this file was made" instead.
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +75,24 @@ CONFIG = {
 }
 
 
+def parallelism() -> int:
+    """How many Snakemake processes the tests run at once: one for each CPU this process may use (a `--summary` of
+    the edit test's config is single-threaded Python; LSHBENCH_TEST_PARALLEL overrides)."""
+    if os.environ.get("LSHBENCH_TEST_PARALLEL"):
+        return max(1, int(os.environ["LSHBENCH_TEST_PARALLEL"]))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def in_parallel(*calls):
+    """The results of the given functions (no arguments), run at once in threads (each a subprocess), in order."""
+    with ThreadPoolExecutor(max(1, min(len(calls), parallelism()))) as pool:
+        futures = [pool.submit(call) for call in calls]
+    return [future.result() for future in futures]
+
+
 def copy_project(target: Path) -> Path:
     target.mkdir(parents=True)
     for name in PROJECT:
@@ -85,8 +106,8 @@ def copy_project(target: Path) -> Path:
 
 def run(project: Path, workdir: Path, *args: str, config: Path | None = None, check: bool = True):
     """The real Snakemake CLI on the copy's Snakefile, importing the copy's lshbench (its folder comes first)."""
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(project / "Snakefile"), "--cores", "2",
-               "--scheduler", "greedy"]
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(project / "Snakefile"), "--cores",
+               str(max(2, parallelism())), "--scheduler", "greedy"]
     if workdir != project:
         command += ["--directory", str(workdir)]
     command += list(args)  # targets before --configfile, which takes several values
@@ -141,10 +162,10 @@ def plugins(job: dict, sources: dict[str, str]) -> list[str]:
         modules.append(REGISTRY[wildcards["method"]].module)
     if job["rule"] in SOURCE_RULES:
         modules.append(SOURCES[sources[wildcards["dataset"]]].module)
-    if job["rule"] in ("table", "plot"):
+    if job["rule"] in ("table", "plot", "interactive"):
         read = re.findall(r"results/\w+/(?:metrics|hamming|train)/[\w.-]+/(\w+)(?:/|\.json)", job.get("input", ""))
         modules += [REGISTRY[m].module for m in dict.fromkeys(read)]
-        picture = re.fullmatch(r"(\w+)_retrieved", wildcards.get("plot", ""))
+        picture = re.fullmatch(r"(\w+?)_retrieved_\w+", wildcards.get("plot", ""))
         if picture:
             modules.append(SOURCES[sources[picture.group(1)]].module)
     return modules
@@ -181,6 +202,75 @@ def finished(tmp_path_factory):
     return project, config
 
 
+def clone(project: Path, target: Path) -> Path:
+    """A copy of a finished project folder (its code, config, results and Snakemake's records, all of .snakemake:
+    no lock is held between runs), modification times kept: as current as the original (the code hashes and
+    Snakemake's records hold no absolute paths)."""
+    shutil.copytree(project, target, symlinks=True)
+    return target
+
+
+class Copies:
+    """The finished project and copies of it, made when needed, so that Snakemake runs on several at once (one
+    process for each CPU, ``parallelism()``): each task has a folder to itself while it runs and leaves it as it found
+    it (an edit undone). The summary after each edit is made once in the module (``after_edit``)."""
+
+    def __init__(self, project: Path, config: Path, base: Path):
+        self.project, self.config, self.base = project, config.name, base
+        self.folders = [project]
+        self.summaries: dict[str, tuple[dict, str]] = {}
+
+    def map(self, tasks: list) -> list:
+        """The results of ``tasks`` (each a function of a project folder and its config file), in order, run at once
+        in as many folders as there are CPUs. The first error is raised; tasks not yet started then do not start."""
+        n = max(1, min(len(tasks), parallelism()))
+        while len(self.folders) < n:
+            self.folders.append(clone(self.project, self.base / f"copy{len(self.folders)}"))
+        free = queue.SimpleQueue()
+        for folder in self.folders[:n]:
+            free.put(folder)
+        failed = threading.Event()
+
+        def do(task):
+            if failed.is_set():  # a task started before this one failed: its error is raised first
+                return None
+            folder = free.get()
+            try:
+                return task(folder, folder / self.config)
+            except BaseException:
+                failed.set()
+                raise
+            finally:
+                free.put(folder)
+
+        with ThreadPoolExecutor(n) as pool:
+            futures = [pool.submit(do, task) for task in tasks]
+        return [future.result() for future in futures]
+
+    def each(self, task) -> list:
+        """``task`` (a function of a project folder and its config file) run in every folder, at once."""
+        with ThreadPoolExecutor(len(self.folders)) as pool:
+            return list(pool.map(lambda folder: task(folder, folder / self.config), self.folders))
+
+    def after_edits(self, names: list[str], *before) -> tuple[list, list]:
+        """The results of the tasks ``before`` and ``after_edit`` of each of ``names`` (those not made yet in this
+        module), run together, ``before`` first."""
+        todo = [name for name in dict.fromkeys(names) if name not in self.summaries]
+        edits = [lambda folder, config, name=name: after_edit(folder, config, name) for name in todo]
+        results = self.map([*before, *edits])
+        self.summaries.update(zip(todo, results[len(before):]))
+        return results[:len(before)], [self.summaries[name] for name in names]
+
+    def after_edit(self, name: str) -> tuple[dict, str]:
+        return self.after_edits([name])[1][0]
+
+
+@pytest.fixture(scope="module")
+def copies(finished, tmp_path_factory):
+    project, config = finished
+    return Copies(project, config, tmp_path_factory.mktemp("copies"))
+
+
 def summary(project: Path, config: Path) -> tuple[dict[str, tuple[str, str, str]], str]:
     """`snakemake --summary`: {output: (rule, status, plan)} (status 'params changed' for an output whose job's params,
     its code hash among them, changed; plan 'update pending' for one the next run re-makes) and the printed text."""
@@ -209,9 +299,24 @@ def changed(rows: dict) -> set[str]:
     return {output for output, (_, status, _) in rows.items() if status == "params changed"}
 
 
-def test_every_edit_replans_exactly_the_jobs_whose_code_includes_it(finished):
+def test_every_edit_replans_exactly_the_jobs_whose_code_includes_it(finished, copies):
+    """Each edit's summary runs in a copy of the finished project of its own (copies: one for each CPU), the dry run of
+    every job and the summary of the finished run beside them; all is checked afterwards, in the order of the names."""
     project, config = finished
-    everything = planned_jobs(run(project, project, "-n", "--forceall", config=config).output)
+    edited = sorted(str(p.relative_to(project)) for p in (project / "lshbench").rglob("*")
+                    if p.suffix in (".py", ".csv", ".txt", ".html") and "__pycache__" not in p.parts)
+    assert "lshbench/data/report_figures.csv" in edited and "lshbench/io.py" in edited
+
+    def current(folder: Path, config: Path):
+        rows, text = summary(folder, config)
+        assert not changed(rows), "the finished run is not current"  # here: no edit is tried on a stale run
+        return rows, text
+
+    started = time.perf_counter()
+    (forced, (rows, _)), summaries = copies.after_edits(
+        edited, lambda folder, config: run(folder, folder, "-n", "--forceall", config=config).output, current)
+    seconds = time.perf_counter() - started
+    everything = planned_jobs(forced)
     scripts = rule_scripts(project)
     assert {j["rule"] for j in everything} - set(scripts) == set(), "a rule without a script"
     assert {j["rule"] for j in everything} >= {"download", "embed", "pca", "synthesize", "import_embeddings",
@@ -236,14 +341,9 @@ def test_every_edit_replans_exactly_the_jobs_whose_code_includes_it(finished):
                     todo.append(reader)
         return seen
 
-    rows, _ = summary(project, config)
     assert set(rows) == set(owner) and not changed(rows), "the finished run is not current"
-    edited = sorted(str(p.relative_to(project)) for p in (project / "lshbench").rglob("*")
-                    if p.suffix in (".py", ".csv", ".txt") and "__pycache__" not in p.parts)
-    assert "lshbench/data/report_figures.csv" in edited and "lshbench/io.py" in edited
-    table, started = [], time.perf_counter()
-    for name in edited:
-        rows, text = after_edit(project, config, name)
+    table = []
+    for name, (rows, text) in zip(edited, summaries):
         direct = {owner[out] for out in changed(rows)}
         planned = {owner[out] for out, (_, _, plan) in rows.items() if plan == "update pending"}
         expected = {job for job, files in code.items() if name in files}
@@ -261,13 +361,14 @@ def test_every_edit_replans_exactly_the_jobs_whose_code_includes_it(finished):
             rule = job.split(":")[0] + (" (named)" if job in recorded else "")
             counts[rule] = counts.get(rule, 0) + 1
         table.append(f"| `{name}` | {', '.join(f'{r} {n}' for r, n in counts.items()) or 'none'} |")
-    seconds = time.perf_counter() - started
     report = "\n".join(["| edited | jobs whose code includes it (re-run; named: reported, not re-run) |",
-                        "|---|---|", *table, f"\n{len(edited)} edits, {seconds:.0f} s"])
+                        "|---|---|", *table,
+                        f"\n{len(edited)} edits, {seconds:.0f} s ({len(copies.folders)} at once)"])
     print(report)
     if os.environ.get("LSHBENCH_EDIT_TABLE"):
         Path(os.environ["LSHBENCH_EDIT_TABLE"]).write_text(report + "\n")
-    assert not changed(summary(project, config)[0])
+    # every folder an edit was made in is as current as before: each edit was undone
+    assert not any(copies.each(lambda folder, config: changed(summary(folder, config)[0])))
 
 
 def test_the_imports_read_cover_what_python_loads(finished):
@@ -275,14 +376,18 @@ def test_the_imports_read_cover_what_python_loads(finished):
     but the plug-ins the registries import by name (method and source modules), which each job adds as its own."""
     project, _ = finished
     plugin_modules = [e.module for e in REGISTRY.values()] + [e.module for e in SOURCES.values()]
-    for script in sorted((project / "workflow" / "scripts").glob("*.py")):
+
+    def loads(script: Path) -> list[str]:
         probe = ("import ast, sys\n"
                  f"tree = ast.parse(open({str(script)!r}).read())\n"
                  "body = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]\n"
                  "exec(compile(ast.Module(body, []), 'imports', 'exec'))\n"
                  "print(' '.join(m for m in sys.modules if m.split('.')[0] == 'lshbench'))\n")
-        loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                                env={**os.environ, "PYTHONPATH": str(project)}).stdout.split()
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONPATH": str(project)}).stdout.split()
+
+    scripts = sorted((project / "workflow" / "scripts").glob("*.py"))
+    for script, loaded in zip(scripts, in_parallel(*[lambda script=script: loads(script) for script in scripts])):
         assert loaded, script.name
         found = set(closure(*script_imports(script), *plugin_modules))
         assert set(loaded) <= found, f"{script.name}: {sorted(set(loaded) - found)} loaded but not in its code"
@@ -294,64 +399,75 @@ def edited(path: Path, text: str = EDIT):
     return original
 
 
-def rules_changed(project: Path, config: Path, name: str) -> dict[str, str]:
-    """{output: rule} of the outputs whose job's params changed after ``name`` is edited."""
-    rows, _ = after_edit(project, config, name)
+def rules_changed(copies: Copies, name: str) -> dict[str, str]:
+    """{output: rule} of the outputs whose job's params changed after ``name`` is edited (the summary the edit test
+    made, when it ran)."""
+    rows, _ = copies.after_edit(name)
     return {out: rows[out][0] for out in changed(rows)}
 
 
-def test_an_edit_of_io_replans_the_hamming_and_training_jobs(finished):
-    project, config = finished
-    rules = set(rules_changed(project, config, "lshbench/io.py").values())
+def test_an_edit_of_io_replans_the_hamming_and_training_jobs(copies):
+    rules = set(rules_changed(copies, "lshbench/io.py").values())
     assert {"hamming", "train", "run_method", "table", "plot", "metrics"} <= rules
 
 
-def test_the_retrieval_picture_follows_the_ranking_module(finished):
-    project, config = finished
-    assert "results/plots/digits_retrieved.png" in rules_changed(project, config, "lshbench/ranking.py")
+def test_the_retrieval_picture_follows_the_ranking_module(copies):
+    assert "results/plots/digits_retrieved_exact.png" in rules_changed(copies, "lshbench/ranking.py")
 
 
-def test_a_transcribed_report_number_is_an_input_of_the_comparison(finished):
-    project, config = finished
-    direct = rules_changed(project, config, "lshbench/data/report_figures.csv")
+def test_a_transcribed_report_number_is_an_input_of_the_comparison(copies):
+    direct = rules_changed(copies, "lshbench/data/report_figures.csv")
     assert "results/tables/vs_report.csv" in direct
     assert set(direct.values()) <= {"table", "plot"}  # no method job reads it
 
 
-def test_a_code_edit_names_the_embeddings_it_does_not_rerun_and_verify_fails(finished):
-    project, config = finished
-    path = project / "lshbench" / "decode.py"
-    original = edited(path)
-    try:
-        dry = run(project, project, "-n", config=config).output
-        verify = run(project, project, "verify", config=config, check=False)
-    finally:
-        path.write_bytes(original)
+def test_a_code_edit_names_the_embeddings_it_does_not_rerun_and_verify_fails(copies):
+    """The dry run (then `verify` with the edit undone) and `verify` with the edit, in two folders at once."""
+
+    def dry_run(project: Path, config: Path):
+        path = project / "lshbench" / "decode.py"
+        original = edited(path)
+        try:
+            dry = run(project, project, "-n", config=config).output
+        finally:
+            path.write_bytes(original)
+        return dry, run(project, project, "verify", config=config).returncode
+
+    def verify_edited(project: Path, config: Path):
+        path = project / "lshbench" / "decode.py"
+        original = edited(path)
+        try:
+            return run(project, project, "verify", config=config, check=False)
+        finally:
+            path.write_bytes(original)
+
+    (dry, verified), verify = copies.map([dry_run, verify_edited])
     named = set(re.findall(r"^  (\S+): code changed since this file was made \((.*)\)", dry, re.M))
     assert named == {(f"results/digits/embeddings/resnet18/{s}.parquet", "lshbench/decode.py")
                      for s in ("gallery", "query")}
     assert "--forcerun embed" in dry and not planned_jobs(dry)
     assert verify.returncode != 0
     assert "results/digits/embeddings/resnet18/gallery.parquet: code changed since this file was made" in verify.output
-    assert run(project, project, "verify", config=config).returncode == 0
+    assert verified == 0
 
 
 def test_one_config_plans_the_same_study_from_any_working_directory(finished, tmp_path):
     """The finished run (made beside the project's config.yaml), copied to a folder without one and planned from
     there with --directory: the same jobs with the same params, so nothing to do."""
     project, config = finished
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    for name in ("results", "resources", ".snakemake", "features"):
-        shutil.copytree(project / name, elsewhere / name, symlinks=True,
-                        ignore=shutil.ignore_patterns("locks", "incomplete"))
-    dry = run(project, elsewhere, "-n", config=config)
+    elsewhere, deployed = tmp_path / "elsewhere", tmp_path / "deployed"  # planned at once
+    for folder in (elsewhere, deployed):
+        folder.mkdir()
+        for name in ("results", "resources", ".snakemake", "features"):
+            shutil.copytree(project / name, folder / name, symlinks=True,
+                            ignore=shutil.ignore_patterns("locks", "incomplete"))
+    # Snakemake's convention for a deployed workflow: a config.yaml in the working directory is read instead
+    (deployed / "config.yaml").write_text(yaml.safe_dump({"seeds": [0, 1]}))
+    dry, dry_deployed = in_parallel(lambda: run(project, elsewhere, "-n", config=config),
+                                    lambda: run(project, deployed, "-n", config=config))
     assert f"Config files read (each over the one before): {project / 'config.yaml'}, {config}" in dry.output
     assert "Nothing to be done" in dry.output, dry.output[-3000:]
-    # Snakemake's convention for a deployed workflow: a config.yaml in the working directory is read instead
-    (elsewhere / "config.yaml").write_text(yaml.safe_dump({"seeds": [0, 1]}))
-    dry = run(project, elsewhere, "-n", config=config)
-    assert f"Config files read (each over the one before): {elsewhere / 'config.yaml'}, {config}" in dry.output
+    assert f"Config files read (each over the one before): {deployed / 'config.yaml'}, {config}" in dry_deployed.output
 
 
 def imagefolder(root: Path, counts: dict[str, int], seed: int = 0) -> None:
