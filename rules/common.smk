@@ -152,7 +152,10 @@ PLAN = plan(config)  # every configuration's key (lshbench.layout.Key), in plan 
 PLANNED = list(dict.fromkeys(k.method for k in PLAN))  # methods with configurations
 HAMMING_METHODS = list(dict.fromkeys(k.method for _, k in hamming_plan(config)))
 TRAINED = trained_methods(config)
-TABLES, PLOTS, INTERACTIVE = tables_of(config), plots_of(config), interactive_of(config)  # the report's registry
+# the report's registry
+TABLES = tables_of(config)
+PLOTS = plots_of(config)
+INTERACTIVE = interactive_of(config)
 
 
 def run_configurations(w):
