@@ -27,3 +27,15 @@ def test_the_hash_follows_every_byte_of_a_module_outside_lshbench_too(tmp_path, 
     assert method_code("my_method") != before
     assert code_hash("lshbench.methods.kmeans") == code_hash("lshbench.methods.kmeans")
     sys.modules.pop("my_method", None)
+
+
+def test_a_modules_strings_are_parsed_once_per_version_of_the_file(tmp_path):
+    from lshbench import code
+
+    module = tmp_path / "reader.py"
+    module.write_text('"""Docs naming old.csv."""\nNAME = "old.csv"\n')
+    assert code._strings(module) == ("old.csv",)  # not the docstring
+    hits = code._parsed_strings.cache_info().hits
+    assert code._strings(module) == ("old.csv",) and code._parsed_strings.cache_info().hits == hits + 1
+    module.write_text('"""Docs."""\nNAME = "a_new_name.csv"\n')  # another size: another version
+    assert code._strings(module) == ("a_new_name.csv",)
