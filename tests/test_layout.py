@@ -10,7 +10,7 @@ EXPECTED = {  # rule file -> the rules it holds
     "data.smk": {"download", "fetch_weights"},
     "embed.smk": {"embed", "pca", "import_embeddings", "synthesize"},
     "methods.smk": {"exact_neighbours", "train", "run_method", "metrics", "hamming"},
-    "report.smk": {"collect_metrics", "table", "plot", "checksums", "verify"},
+    "report.smk": {"collect_metrics", "table", "page", "plot", "interactive", "checksums", "verify"},
 }
 
 
