@@ -418,7 +418,7 @@ def test_the_retrieval_picture_follows_the_ranking_module(copies):
 def test_a_transcribed_report_number_is_an_input_of_the_comparison(copies):
     direct = rules_changed(copies, "lshbench/data/report_figures.csv")
     assert "results/tables/vs_report.csv" in direct
-    assert set(direct.values()) <= {"table", "plot"}  # no method job reads it
+    assert set(direct.values()) <= {"table", "plot", "interactive"}  # no method job reads it
 
 
 def test_a_code_edit_names_the_embeddings_it_does_not_rerun_and_verify_fails(copies):
