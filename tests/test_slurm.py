@@ -85,5 +85,6 @@ def test_profile_runs_the_tiny_preset_on_slurm_like_a_local_run(tmp_path, cluste
     assert (remote / "results" / "checksums.sha256").read_text() == checksums
     for table in sorted((local / "results" / "tables").iterdir()):
         assert table.read_bytes() == (remote / "results" / "tables" / table.name).read_bytes(), table.name
-        assert f"results/tables/{table.name}" in checksums
+        if table.suffix != ".html":  # a table's page renders its CSV: not a result of its own
+            assert f"results/tables/{table.name}" in checksums
     assert {f"{t}.csv" for t in COMPARED_TABLES} <= {t.name for t in (local / "results" / "tables").iterdir()}
