@@ -17,7 +17,7 @@ import pandas as pd
 
 from .evidence import replicates
 from .methods import REGISTRY
-from .plots import by_family, on_markers
+from .plots import by_family, on_markers, with_qps
 
 PANELS = (("candidates_fraction", "recall_at_10"), ("candidates_fraction", "mAP_all"), ("qps", "recall_at_10"),
           ("qps", "mAP_all"))
@@ -30,9 +30,7 @@ SYMBOLS = {"clustering": "square", "hashing": "circle", "quantisation": "triangl
 def points(metrics: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration and panel: x and y as drawn (percent; queries per second), y's 95% interval over
     seeds, and whether the point sits on an exact-search marker (``on_exact_marker``)."""
-    keys = ["dataset", "space", "method", "params"]
-    rows = metrics.merge(timings[keys + ["queries_per_second"]], on=keys, how="left")
-    rows = replicates(rows.rename(columns={"queries_per_second": "qps"}))
+    rows = replicates(with_qps(metrics, timings))
     out = []
     for x, y in PANELS:
         scale = 100 if x == "candidates_fraction" else 1

@@ -170,13 +170,18 @@ def tradeoff_plot(metrics: pd.DataFrame, dataset: str, path: str | os.PathLike) 
                            f"{dataset}: quality against candidates scanned (lines: Pareto frontiers)", path)
 
 
+def with_qps(metrics: pd.DataFrame, timings: pd.DataFrame) -> pd.DataFrame:
+    """The metrics rows with their search's queries per second (timings.csv ``queries_per_second``) as ``qps``."""
+    keys = ["dataset", "space", "method", "params"]
+    return metrics.merge(timings[keys + ["queries_per_second"]], on=keys, how="left").rename(
+        columns={"queries_per_second": "qps"})
+
+
 def qps_plot(metrics: pd.DataFrame, timings: pd.DataFrame, dataset: str, path: str | os.PathLike) -> pd.DataFrame:
     """recall@10 against queries per second (log scale) as ann-benchmarks plots it, and precision@10 against the
     share of the gallery scanned. Queries per second: the batch search's (timings.csv ``queries_per_second``:
     candidates, re-ranking, top 100; lshbench.search), never the evaluation's bookkeeping."""
-    keys = ["dataset", "space", "method", "params"]
-    rows = metrics[metrics["dataset"] == dataset].merge(timings[keys + ["queries_per_second"]], on=keys, how="left")
-    rows = replicates(rows.rename(columns={"queries_per_second": "qps"}))
+    rows = replicates(with_qps(metrics[metrics["dataset"] == dataset], timings))
     panels = (("qps", "recall_at_10", "queries per second (log)", RECALL),
               ("candidates_fraction", "precision_at_10", SCANNED, "precision@10 (%)"))
     return _scatter_panels(rows, panels, f"{dataset}: recall against speed, precision against candidates scanned",
